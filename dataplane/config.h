@@ -1,0 +1,101 @@
+/*
+ * config.h - the appliance's YAML configuration (configs/<name>.yaml).
+ *
+ * yard_config_load() reads a file with libcyaml, fills defaults and checks
+ * every value that can be checked without the machine: ranges, addresses,
+ * names, duplicates, mode/lcore consistency. Each problem is reported as
+ *   "<file>: <field path>: <value>: <what is wrong>; <how to fix it>"
+ * Checks against the running machine (lcores enabled, ports present, NUMA
+ * sockets) belong to the dataplane after EAL start-up.
+ *
+ * Who calls it: the dataplane's main lcore at start-up and on SIGHUP; tools
+ * and tests. Not for the hot path.
+ */
+#ifndef YARD_CONFIG_H
+#define YARD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define YARD_CONF_MAX_PORTS   32
+#define YARD_CONF_MAX_LCORES  128
+#define YARD_CONF_MAX_ROUTES  (1u << 20)
+#define YARD_CONF_NAME_MAX    63
+#define YARD_CONF_INSTANCE_MAX 31
+
+enum yard_mode {
+    YARD_MODE_RTC = 0,      /* each worker receives, routes and transmits */
+    YARD_MODE_PIPELINE = 1, /* workers route into class rings; tx lcores transmit */
+};
+
+struct yard_port_conf {
+    char device[64];     /* ethdev name: a --vdev name (net_memif0) or a PCI address */
+    uint32_t ipv4;       /* the appliance's address on this port, network byte order */
+    uint8_t prefix_len;  /* subnet of directly reachable next hops */
+    uint32_t gateway;    /* next hop for addresses outside the subnet; 0 = none */
+    uint16_t rx_queues;  /* default 1 */
+    uint16_t rx_desc;    /* default 1024 */
+    uint16_t tx_desc;    /* default 1024 */
+    uint16_t mtu;        /* 0 = leave the device's default */
+    bool promiscuous;    /* default false */
+};
+
+struct yard_route_conf {
+    char name[YARD_CONF_NAME_MAX + 1]; /* NUL-terminated, 1..63 bytes */
+    uint8_t name_len;
+    uint32_t ipv4;     /* network byte order */
+    uint16_t udp_port; /* host byte order */
+    bool has_mac;      /* fixed next-hop MAC: no ARP for this route */
+    uint8_t mac[6];
+};
+
+struct yard_config {
+    char path[256];
+    char instance[YARD_CONF_INSTANCE_MAX + 1]; /* default "default"; [A-Za-z0-9_.-] */
+    enum yard_mode mode;                       /* default rtc */
+    uint16_t burst;                            /* 1..64, default 32 */
+    uint16_t data_udp_port;                    /* default 7400 */
+    uint32_t mbufs;                            /* per socket pool, default 16383 */
+    uint32_t mbuf_cache;                       /* default 256 */
+    uint32_t class_queue_size;                 /* power of two, default 1024 */
+
+    bool idle_backoff;      /* default true; the benchmark profile turns it off */
+    uint32_t idle_spin_polls; /* empty polls before sleeping, default 512 */
+    uint32_t idle_sleep_us;   /* longest back-off sleep, default 200 */
+
+    unsigned nb_workers;
+    unsigned workers[YARD_CONF_MAX_LCORES]; /* lcore ids; empty = every non-main lcore */
+    unsigned nb_tx_lcores;
+    unsigned tx_lcores[YARD_CONF_MAX_LCORES]; /* pipeline mode only */
+
+    unsigned nb_ports;
+    struct yard_port_conf ports[YARD_CONF_MAX_PORTS];
+
+    unsigned nb_routes;
+    struct yard_route_conf *routes; /* owned; freed by yard_config_free() */
+
+    uint16_t arp_hold_packets; /* packets held per unresolved next hop, default 4 */
+    uint32_t arp_retry_ms;     /* between ARP requests, default 500 */
+    uint32_t arp_retries;      /* requests before giving up, default 3 */
+    uint32_t neighbor_ttl_s;   /* resolved entries are refreshed after this, default 300 */
+};
+
+/* Fill every field with its default (no ports, no routes). */
+void yard_config_defaults(struct yard_config *cfg);
+
+/*
+ * Load and check `path`. Returns 0, or a negative errno with a one-line
+ * message in err (every problem found is reported, joined by "\n").
+ */
+int yard_config_load(const char *path, struct yard_config *cfg, char *err, size_t errlen);
+
+/* Same, from a YAML text in memory (tests); `name` is used in messages. */
+int yard_config_parse(const char *name, const char *yaml, size_t len, struct yard_config *cfg,
+                      char *err, size_t errlen);
+
+void yard_config_free(struct yard_config *cfg);
+
+const char *yard_mode_name(enum yard_mode mode);
+
+#endif

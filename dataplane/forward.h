@@ -1,0 +1,37 @@
+/*
+ * forward.h - the per-burst message path shared by rtc and pipeline modes:
+ * classify, parse, look up, rewrite, admit to class queues.
+ *
+ * Who calls it: worker lcores, once per received burst. Cost: no
+ * allocation, no locks, no syscalls; one bulk directory lookup per burst.
+ * The mode only decides who later drains the class queues.
+ */
+#ifndef YARD_FORWARD_H
+#define YARD_FORWARD_H
+
+#include <rte_mbuf.h>
+
+#include "dp.h"
+
+/* Build the lookup tables the fast path uses (once, before lcores start). */
+void yard_forward_init(void);
+
+/*
+ * Route n packets received at TSC `rx_tsc`. Every packet ends up in exactly
+ * one place: a class queue of its egress port, the agent's slow ring (ARP,
+ * unresolved next hop), the control plane's punt ring (copied, then freed),
+ * or freed with a drop reason counted.
+ */
+void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned n,
+                        uint64_t rx_tsc);
+
+/*
+ * Rewrite a message's Ethernet, IPv4 and UDP headers to send it from
+ * `egress` to `route`, decrementing the envelope's ttl byte at payload
+ * offset ttl_off. The UDP checksum is adjusted incrementally. Exposed for
+ * the agent's slow path and the unit tests.
+ */
+void yard_forward_rewrite(struct rte_mbuf *m, const struct yard_port *egress,
+                          const struct yard_route *route, unsigned ttl_off);
+
+#endif

@@ -1,0 +1,267 @@
+/*
+ * ports.c - finding, configuring and starting the configured ports.
+ *
+ * Ports are named in the configuration by their ethdev name (a --vdev name
+ * or a PCI address), never by port id, so the same file works whatever
+ * order the EAL probes devices in. Each port gets its mbufs from a pool on
+ * its own NUMA socket; the pool is sized from the layout and a too-small
+ * `mbufs` is refused up front rather than discovered as rx_nombuf later.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include "dp.h"
+#include "lcores.h"
+#include "neigh.h"
+#include "ports.h"
+
+#define AGENT_TX_RING_SIZE 1024
+#define NEIGHBORS_PER_PORT 65536
+
+static int memory_socket(int port_socket)
+{
+    return port_socket < 0 ? (int)rte_socket_id() : port_socket;
+}
+
+static void list_ports(char *buf, size_t len)
+{
+    uint16_t pid;
+    size_t used = 0;
+    buf[0] = 0;
+    RTE_ETH_FOREACH_DEV(pid)
+    {
+        char name[RTE_ETH_NAME_MAX_LEN];
+        if (rte_eth_dev_get_name_by_port(pid, name) == 0 && used < len)
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? ", " : "", name);
+    }
+    if (used == 0)
+        snprintf(buf, len, "none");
+}
+
+/* Upper bound of mbufs the layout can hold at once on one socket. */
+static unsigned mbufs_needed(int socket)
+{
+    const struct yard_config *cfg = &yard_dp.cfg;
+    unsigned workers = yard_lcores_count(YARD_ROLE_WORKER);
+    unsigned lcores = workers + yard_lcores_count(YARD_ROLE_TX) + 1;
+    unsigned txqs = cfg->mode == YARD_MODE_RTC ? workers : 1;
+    unsigned need = lcores * cfg->mbuf_cache * 3 / 2 + workers * YARD_SLOW_RING_SIZE;
+    for (unsigned p = 0; p < yard_dp.nb_ports; p++) {
+        if (memory_socket(yard_dp.ports[p].socket) != socket)
+            continue;
+        const struct yard_port_conf *pc = &cfg->ports[p];
+        need += pc->rx_queues * pc->rx_desc + txqs * pc->tx_desc + AGENT_TX_RING_SIZE;
+        /* Class queues: class 0 up to a full ring, the others up to a ring's
+         * worth of backlog together (txq.h). */
+        need += workers * 2 * cfg->class_queue_size;
+    }
+    return need;
+}
+
+static int create_pool(int socket, char *err, size_t errlen)
+{
+    if (yard_dp.pool[socket] != NULL)
+        return 0;
+    unsigned need = mbufs_needed(socket);
+    if (yard_dp.cfg.mbufs < need) {
+        snprintf(err, errlen,
+                 "config %s: mbufs: '%u': too few for this layout, which can hold up to %u mbufs "
+                 "on socket %d in descriptors, caches and class queues; raise mbufs to at least "
+                 "%u or lower rx_desc/tx_desc/class_queue_size",
+                 yard_dp.cfg.path, yard_dp.cfg.mbufs, need, socket, need);
+        return -EINVAL;
+    }
+    char name[RTE_MEMPOOL_NAMESIZE];
+    snprintf(name, sizeof(name), "yard_mbufs_s%d", socket);
+    yard_dp.pool[socket] = rte_pktmbuf_pool_create(name, yard_dp.cfg.mbufs, yard_dp.cfg.mbuf_cache,
+                                                   0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    if (yard_dp.pool[socket] == NULL) {
+        snprintf(err, errlen,
+                 "cannot create a pool of %u mbufs on socket %d: %s; reserve more hugepages on "
+                 "that socket or lower mbufs",
+                 yard_dp.cfg.mbufs, socket, rte_strerror(rte_errno));
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int find_port(unsigned index, char *err, size_t errlen)
+{
+    const struct yard_port_conf *pc = &yard_dp.cfg.ports[index];
+    struct yard_port *port = &yard_dp.ports[index];
+    if (rte_eth_dev_get_port_by_name(pc->device, &port->port_id) != 0) {
+        char present[512];
+        list_ports(present, sizeof(present));
+        snprintf(err, errlen,
+                 "config %s: ports[%u].device: '%s': no such DPDK port (ports present: %s); "
+                 "give the device to the EAL with --vdev %s,... or -a <PCI address>",
+                 yard_dp.cfg.path, index, pc->device, present, pc->device);
+        return -ENODEV;
+    }
+    if (yard_dp.port_index[port->port_id] >= 0) {
+        snprintf(err, errlen, "config %s: ports[%u].device: '%s' is listed twice",
+                 yard_dp.cfg.path, index, pc->device);
+        return -EINVAL;
+    }
+    port->socket = rte_eth_dev_socket_id(port->port_id);
+    port->ipv4 = pc->ipv4;
+    port->netmask = pc->prefix_len == 0 ? 0 : htonl(~0u << (32 - pc->prefix_len));
+    port->gateway = pc->gateway;
+    yard_dp.port_index[port->port_id] = (int8_t)index;
+    return 0;
+}
+
+static int configure_port(unsigned index, char *err, size_t errlen)
+{
+    const struct yard_port_conf *pc = &yard_dp.cfg.ports[index];
+    struct yard_port *port = &yard_dp.ports[index];
+    uint16_t pid = port->port_id;
+    unsigned workers = yard_lcores_count(YARD_ROLE_WORKER);
+    uint16_t nb_txq = yard_dp.cfg.mode == YARD_MODE_RTC ? (uint16_t)workers : 1;
+    struct rte_eth_dev_info info;
+    int ret;
+
+    if ((ret = rte_eth_dev_info_get(pid, &info)) != 0)
+        goto fail;
+    if (pc->rx_queues > info.max_rx_queues || nb_txq > info.max_tx_queues) {
+        snprintf(err, errlen,
+                 "config %s: ports[%u] (%s) supports %u rx and %u tx queues; asked for %u rx "
+                 "(rx_queues) and %u tx (one per %s); lower rx_queues or the number of lcores",
+                 yard_dp.cfg.path, index, pc->device, info.max_rx_queues, info.max_tx_queues,
+                 pc->rx_queues, nb_txq,
+                 yard_dp.cfg.mode == YARD_MODE_RTC ? "worker" : "port in pipeline mode");
+        return -EINVAL;
+    }
+
+    struct rte_eth_conf conf = {0};
+    if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM)
+        conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+    if (pc->mtu != 0)
+        conf.rxmode.mtu = pc->mtu;
+    if ((ret = rte_eth_dev_configure(pid, pc->rx_queues, nb_txq, &conf)) != 0)
+        goto fail;
+
+    uint16_t rxd = pc->rx_desc, txd = pc->tx_desc;
+    if ((ret = rte_eth_dev_adjust_nb_rx_tx_desc(pid, &rxd, &txd)) != 0)
+        goto fail;
+    int msock = memory_socket(port->socket);
+    if ((ret = create_pool(msock, err, errlen)) != 0)
+        return ret;
+    port->pool = yard_dp.pool[msock];
+    for (uint16_t q = 0; q < pc->rx_queues; q++) {
+        struct rte_eth_rxconf rxconf = info.default_rxconf;
+        rxconf.offloads = conf.rxmode.offloads;
+        if ((ret = rte_eth_rx_queue_setup(pid, q, rxd, (unsigned)msock, &rxconf, port->pool)) != 0)
+            goto fail;
+    }
+    for (uint16_t q = 0; q < nb_txq; q++) {
+        if ((ret = rte_eth_tx_queue_setup(pid, q, txd, (unsigned)msock, &info.default_txconf)) !=
+            0)
+            goto fail;
+    }
+
+    uint16_t mtu = 1500;
+    if (rte_eth_dev_get_mtu(pid, &mtu) != 0 || mtu == 0)
+        mtu = 1500;
+    port->mtu = mtu;
+    if ((ret = rte_eth_macaddr_get(pid, &port->mac)) != 0)
+        goto fail;
+    if (pc->promiscuous && (ret = rte_eth_promiscuous_enable(pid)) != 0)
+        goto fail;
+
+    char ring_name[RTE_RING_NAMESIZE];
+    snprintf(ring_name, sizeof(ring_name), "yard_atx_%u", pid);
+    port->agent_tx =
+        rte_ring_create(ring_name, AGENT_TX_RING_SIZE, msock, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (port->agent_tx == NULL || yard_neigh_table_create(port, NEIGHBORS_PER_PORT, msock) < 0) {
+        snprintf(err, errlen, "out of memory for port %s's rings and neighbor table; reserve "
+                 "more hugepages", pc->device);
+        return -ENOMEM;
+    }
+
+    struct yard_port_stats *ps = yard_shm_port(&yard_dp.shm, index);
+    memset(ps, 0, sizeof(*ps));
+    ps->port_id = pid;
+    ps->ipv4 = port->ipv4;
+    ps->prefix_len = pc->prefix_len;
+    ps->socket = (uint16_t)(port->socket < 0 ? 0 : port->socket);
+    memcpy(ps->mac, port->mac.addr_bytes, sizeof(ps->mac));
+    snprintf(ps->name, sizeof(ps->name), "%s", pc->device);
+    ps->in_use = 1;
+    return 0;
+fail:
+    snprintf(err, errlen, "port %s (port id %u): setup failed: %s", pc->device, pid,
+             rte_strerror(ret < 0 ? -ret : ret));
+    return ret < 0 ? ret : -ret;
+}
+
+int yard_ports_setup(char *err, size_t errlen)
+{
+    int ret;
+    yard_dp.nb_ports = yard_dp.cfg.nb_ports;
+    for (unsigned i = 0; i < yard_dp.nb_ports; i++)
+        if ((ret = find_port(i, err, errlen)) != 0)
+            return ret;
+    for (unsigned i = 0; i < yard_dp.nb_ports; i++)
+        if ((ret = configure_port(i, err, errlen)) != 0)
+            return ret;
+    return 0;
+}
+
+int yard_ports_start(char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < yard_dp.nb_ports; i++) {
+        int ret = rte_eth_dev_start(yard_dp.ports[i].port_id);
+        if (ret != 0) {
+            snprintf(err, errlen, "port %s: start failed: %s", yard_dp.cfg.ports[i].device,
+                     rte_strerror(-ret));
+            return ret;
+        }
+    }
+    return 0;
+}
+
+void yard_ports_export_stats(void)
+{
+    for (unsigned i = 0; i < yard_dp.nb_ports; i++) {
+        struct yard_port_stats *ps = yard_shm_port(&yard_dp.shm, i);
+        struct rte_eth_stats s;
+        struct rte_eth_link link;
+        uint16_t pid = yard_dp.ports[i].port_id;
+        if (rte_eth_stats_get(pid, &s) == 0) {
+            ps->ipackets = s.ipackets;
+            ps->opackets = s.opackets;
+            ps->ibytes = s.ibytes;
+            ps->obytes = s.obytes;
+            ps->imissed = s.imissed;
+            ps->ierrors = s.ierrors;
+            ps->oerrors = s.oerrors;
+            ps->rx_nombuf = s.rx_nombuf;
+        }
+        if (rte_eth_link_get_nowait(pid, &link) == 0) {
+            ps->link_up = link.link_status;
+            ps->link_speed_mbps = link.link_speed;
+        }
+    }
+}
+
+void yard_ports_stop(void)
+{
+    for (unsigned i = 0; i < yard_dp.nb_ports; i++) {
+        struct yard_port *port = &yard_dp.ports[i];
+        rte_eth_dev_stop(port->port_id);
+        if (port->agent_tx != NULL) {
+            struct rte_mbuf *m;
+            while (rte_ring_dequeue(port->agent_tx, (void **)&m) == 0)
+                rte_pktmbuf_free(m);
+            rte_ring_free(port->agent_tx);
+        }
+        yard_neigh_table_free(port);
+        rte_eth_dev_close(port->port_id);
+    }
+}

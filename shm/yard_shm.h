@@ -1,0 +1,213 @@
+/*
+ * yard_shm.h - the shared-memory contract between yard-dataplane,
+ * yard-control and yardctl.
+ *
+ * One POSIX shm object per appliance instance, /dev/shm/yard-<instance>,
+ * with a fixed, versioned layout:
+ *
+ *   header         magic, ABI version, geometry, section offsets, each
+ *                  side's pid, start epoch and heartbeat
+ *   command ring   control -> dataplane, fixed-size struct yard_cmd records
+ *   punt ring      dataplane -> control, fixed-size struct yard_punt records
+ *   lcore blocks   per-lcore counters and latency histogram (one writer each)
+ *   port blocks    per-port counters (written by the dataplane's agent)
+ *
+ * No pointer crosses the processes: sections are found by offset from the
+ * header. The rings are DPDK rte_rings built in place with rte_ring_init()
+ * on elements of a fixed size, so a process without an EAL can use them.
+ *
+ * Who may call what: yard_shm_create() is the dataplane's (at start-up, on
+ * the main lcore); yard_shm_open() is for every reader. A reader refuses a
+ * segment whose magic or ABI version differs from its own, with a message
+ * that says which versions it found.
+ */
+#ifndef YARD_SHM_H
+#define YARD_SHM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "yard_counters.h"
+#include "yard_hist.h"
+
+#define YARD_SHM_MAGIC       0x314d485344524159ull /* "YARDSHM1" little-endian */
+#define YARD_SHM_ABI_VERSION 1u
+
+#define YARD_SHM_MAX_LCORES 128
+#define YARD_SHM_MAX_PORTS  32
+#define YARD_SHM_EVENT_SLOTS 32 /* >= YARD_EV_MAX: room to append without an ABI bump */
+#define YARD_SHM_DROP_SLOTS  32 /* >= YARD_DROP_MAX */
+
+#define YARD_SHM_CMD_SLOTS  4096
+#define YARD_SHM_PUNT_SLOTS 1024
+
+#define YARD_NAME_MAX 63 /* bytes in an endpoint or topic name (PROTOCOL.md §1) */
+
+enum yard_lcore_role {
+    YARD_ROLE_NONE = 0,
+    YARD_ROLE_WORKER = 1, /* rx, parse, route; in rtc mode also tx */
+    YARD_ROLE_TX = 2,     /* pipeline mode: drains class rings to ports */
+    YARD_ROLE_AGENT = 3,  /* main lcore: ARP, commands, heartbeats; sleeps */
+};
+
+/* Per-lcore counters: single writer (that lcore), any number of readers. */
+struct yard_lcore_stats {
+    uint32_t in_use;
+    uint32_t role; /* enum yard_lcore_role */
+    uint32_t socket;
+    uint32_t reserved;
+    uint64_t events[YARD_SHM_EVENT_SLOTS];
+    uint64_t drops[YARD_SHM_DROP_SLOTS];
+    uint64_t class_routed[YARD_NB_CLASSES];  /* admitted to a class queue */
+    uint64_t class_tx[YARD_NB_CLASSES];      /* accepted by the NIC */
+    uint64_t class_dropped[YARD_NB_CLASSES]; /* dropped after classification */
+    struct yard_hist latency;                /* rx -> tx inside the appliance */
+} __attribute__((aligned(64)));
+
+/* Per-port counters, copied from the ethdev by the agent about every 100 ms. */
+struct yard_port_stats {
+    uint32_t in_use;
+    uint16_t port_id;
+    uint8_t link_up;
+    uint8_t prefix_len;
+    uint32_t ipv4; /* network byte order */
+    uint32_t link_speed_mbps;
+    uint8_t mac[6];
+    uint16_t socket;
+    char name[48];
+    uint64_t ipackets, opackets, ibytes, obytes;
+    uint64_t imissed, ierrors, oerrors, rx_nombuf;
+} __attribute__((aligned(64)));
+
+/* One side of the segment (dataplane or control plane). */
+struct yard_shm_side {
+    int32_t pid;
+    uint32_t reserved;
+    uint64_t start_epoch_ns; /* CLOCK_REALTIME at start */
+    uint64_t heartbeat_ns;   /* CLOCK_MONOTONIC, refreshed about every 100 ms */
+    uint64_t generation;     /* full-sync generation this side last completed */
+};
+
+struct yard_shm_header {
+    uint64_t magic;
+    uint32_t abi_version;
+    uint32_t header_bytes;
+    uint64_t total_bytes;
+    char instance[32];
+    uint64_t tsc_hz;
+    uint32_t max_lcores, max_ports;
+    uint32_t nb_events, nb_drops; /* entries in use in the slot arrays */
+    uint32_t nb_classes, hist_buckets;
+    uint32_t cmd_slots, cmd_record_bytes;
+    uint32_t punt_slots, punt_record_bytes;
+    uint32_t lcore_block_bytes, port_block_bytes;
+    uint64_t cmd_ring_off, punt_ring_off, lcore_off, port_off;
+    struct yard_shm_side dataplane;
+    struct yard_shm_side control;
+    uint64_t cmd_applied_seq; /* last command sequence the dataplane applied */
+    uint32_t dataplane_ready; /* 1 once ports are up and workers run */
+    uint32_t mode;            /* 0 rtc, 1 pipeline */
+} __attribute__((aligned(64)));
+
+/* Commands, control -> dataplane. */
+enum yard_cmd_type {
+    YARD_CMD_ROUTE_ADD = 1, /* add or replace a static route */
+    YARD_CMD_ROUTE_DEL = 2,
+};
+
+struct yard_cmd_route {
+    uint8_t name_len;
+    char name[YARD_NAME_MAX + 1]; /* NUL-terminated */
+    uint8_t has_mac;
+    uint8_t mac[6];
+    uint16_t udp_port; /* host byte order */
+    uint32_t ipv4;     /* network byte order */
+};
+
+struct yard_cmd {
+    uint64_t seq;
+    uint32_t type; /* enum yard_cmd_type */
+    uint32_t generation;
+    union {
+        struct yard_cmd_route route;
+        uint8_t raw[240];
+    } u;
+};
+
+/* Punts, dataplane -> control: a control message (kind 1-4) as received. */
+#define YARD_PUNT_MAX_BYTES 1480
+struct yard_punt {
+    uint64_t rx_ns;
+    uint32_t src_ipv4; /* network byte order */
+    uint16_t src_udp_port;
+    uint16_t rx_port;
+    uint16_t len;
+    uint16_t reserved[3];
+    uint8_t data[YARD_PUNT_MAX_BYTES]; /* the UDP payload */
+};
+
+struct rte_ring;
+
+/* A mapped segment. */
+struct yard_shm {
+    struct yard_shm_header *hdr;
+    size_t bytes;
+    bool writable;
+    char name[64]; /* shm object name, "/yard-<instance>" */
+};
+
+/*
+ * Create (or take over from a dead dataplane) the segment of `instance` and
+ * initialise its layout, rings and counters. Refuses, with -EBUSY and a
+ * message in err, when another live process is the dataplane of this
+ * instance. Returns 0 or a negative errno.
+ */
+int yard_shm_create(struct yard_shm *shm, const char *instance, char *err, size_t errlen);
+
+/*
+ * Map an existing segment. Checks magic, ABI version and geometry; on a
+ * mismatch returns -EPROTO and a message naming both versions.
+ */
+int yard_shm_open(struct yard_shm *shm, const char *instance, bool writable, char *err,
+                  size_t errlen);
+
+/* Unmap (never unlinks: the other side may still use it). */
+void yard_shm_close(struct yard_shm *shm);
+
+/* Remove the segment's name (the dataplane's clean shutdown). */
+int yard_shm_unlink(const char *instance);
+
+/* Builds "/yard-<instance>" into buf; -EINVAL if the instance name is unusable. */
+int yard_shm_object_name(const char *instance, char *buf, size_t len);
+
+static inline struct yard_lcore_stats *yard_shm_lcore(const struct yard_shm *shm, unsigned lcore)
+{
+    return (struct yard_lcore_stats *)((char *)shm->hdr + shm->hdr->lcore_off +
+                                       (size_t)lcore * shm->hdr->lcore_block_bytes);
+}
+
+static inline struct yard_port_stats *yard_shm_port(const struct yard_shm *shm, unsigned port)
+{
+    return (struct yard_port_stats *)((char *)shm->hdr + shm->hdr->port_off +
+                                      (size_t)port * shm->hdr->port_block_bytes);
+}
+
+static inline struct rte_ring *yard_shm_cmd_ring(const struct yard_shm *shm)
+{
+    return (struct rte_ring *)((char *)shm->hdr + shm->hdr->cmd_ring_off);
+}
+
+static inline struct rte_ring *yard_shm_punt_ring(const struct yard_shm *shm)
+{
+    return (struct rte_ring *)((char *)shm->hdr + shm->hdr->punt_ring_off);
+}
+
+/* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds. */
+uint64_t yard_monotonic_ns(void);
+uint64_t yard_realtime_ns(void);
+
+/* True when side's pid is alive and its heartbeat is younger than max_age_ns. */
+bool yard_shm_side_alive(const struct yard_shm_side *side, uint64_t max_age_ns);
+
+#endif
