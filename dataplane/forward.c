@@ -10,6 +10,8 @@
  *   3. per hit: rewrite headers, decrement ttl, and group by class and
  *      egress port for admission to the class queues.
  */
+#include <stddef.h>
+
 #include <rte_arp.h>
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
@@ -75,7 +77,7 @@ static inline int ipv4_header_ok(const struct rte_mbuf *m, const struct rte_ipv4
         return 1;
     if (flags == RTE_MBUF_F_RX_IP_CKSUM_BAD)
         return 0;
-    return rte_raw_cksum(ip, sizeof(*ip)) == 0xffff;
+    return yard_ipv4_hdr_sum(ip) == 0xffff;
 }
 
 /* Copy a control message (kinds 1-4) into the control plane's punt ring. */
@@ -208,11 +210,17 @@ void yard_forward_rewrite(struct rte_mbuf *m, const struct yard_port *egress,
     sum = yard_cksum_byte(sum, sizeof(*udp) + ttl_off, *ttl, (uint8_t)(*ttl - 1));
     (*ttl)--;
 
+    /* The IPv4 checksum was verified on input, so it is adjusted too. */
+    uint32_t ip_sum = yard_cksum_begin(ip->hdr_checksum);
+    ip_sum = yard_cksum_u32(ip_sum, ip->src_addr, egress->ipv4);
+    ip_sum = yard_cksum_u32(ip_sum, ip->dst_addr, route->dst_ipv4);
+    /* The appliance originates the next hop's datagram: a fresh IP TTL. */
+    ip_sum = yard_cksum_byte(ip_sum, offsetof(struct rte_ipv4_hdr, time_to_live),
+                             ip->time_to_live, 64);
     ip->src_addr = egress->ipv4;
     ip->dst_addr = route->dst_ipv4;
-    ip->time_to_live = 64; /* the appliance originates the next hop's datagram */
-    ip->hdr_checksum = 0;
-    ip->hdr_checksum = rte_ipv4_cksum(ip);
+    ip->time_to_live = 64;
+    ip->hdr_checksum = yard_cksum_end(ip_sum);
 
     udp->src_port = yard_dp.data_udp_port_be;
     udp->dst_port = route->dst_udp_port;
