@@ -18,10 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define YARD_CONF_MAX_PORTS   32
-#define YARD_CONF_MAX_LCORES  128
-#define YARD_CONF_MAX_ROUTES  (1u << 20)
-#define YARD_CONF_NAME_MAX    63
+#define YARD_CONF_MAX_PORTS    32
+#define YARD_CONF_MAX_LCORES   128
+#define YARD_CONF_MAX_ROUTES   (1u << 20)
+#define YARD_CONF_NAME_MAX     63
 #define YARD_CONF_INSTANCE_MAX 31
 
 enum yard_mode {
@@ -30,15 +30,15 @@ enum yard_mode {
 };
 
 struct yard_port_conf {
-    char device[64];     /* ethdev name: a --vdev name (net_memif0) or a PCI address */
-    uint32_t ipv4;       /* the appliance's address on this port, network byte order */
-    uint8_t prefix_len;  /* subnet of directly reachable next hops */
-    uint32_t gateway;    /* next hop for addresses outside the subnet; 0 = none */
-    uint16_t rx_queues;  /* default 1 */
-    uint16_t rx_desc;    /* default 1024 */
-    uint16_t tx_desc;    /* default 1024 */
-    uint16_t mtu;        /* 0 = leave the device's default */
-    bool promiscuous;    /* default false */
+    char device[64];    /* ethdev name: a --vdev name (net_memif0) or a PCI address */
+    uint32_t ipv4;      /* the appliance's address on this port, network byte order */
+    uint8_t prefix_len; /* subnet of directly reachable next hops */
+    uint32_t gateway;   /* next hop for addresses outside the subnet; 0 = none */
+    uint16_t rx_queues; /* default 1 */
+    uint16_t rx_desc;   /* default 1024 */
+    uint16_t tx_desc;   /* default 1024 */
+    uint16_t mtu;       /* 0 = leave the device's default */
+    bool promiscuous;   /* default false */
 };
 
 struct yard_route_conf {
@@ -60,7 +60,7 @@ struct yard_config {
     uint32_t mbuf_cache;                       /* default 256 */
     uint32_t class_queue_size;                 /* power of two, default 1024 */
 
-    bool idle_backoff;      /* default true; the benchmark profile turns it off */
+    bool idle_backoff;        /* default true; the benchmark profile turns it off */
     uint32_t idle_spin_polls; /* empty polls before sleeping, default 512 */
     uint32_t idle_sleep_us;   /* longest back-off sleep, default 200 */
 
@@ -87,6 +87,13 @@ void yard_config_defaults(struct yard_config *cfg);
 /*
  * Load and check `path`. Returns 0, or a negative errno with a one-line
  * message in err (every problem found is reported, joined by "\n").
+ * -ENOENT/-EACCES/...: the file cannot be read; -EINVAL: it has problems;
+ * -ENOMEM. `cfg` is overwritten (free a previous one first); on failure it
+ * holds the defaults and no routes, and yard_config_free() is safe either
+ * way, so a reload can load into a fresh struct and swap only on success.
+ * When err is too small, the problems that fit are kept and a last line
+ * counts the rest. Cost: about 2 us and 300 bytes of transient memory per
+ * route (100,000 routes load in about 0.15 s).
  */
 int yard_config_load(const char *path, struct yard_config *cfg, char *err, size_t errlen);
 
