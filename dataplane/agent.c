@@ -85,14 +85,14 @@ static void reload_routes(void)
     if (nb_running > 0)
         qsort(running_routes, nb_running, sizeof(*running_routes), cmp_route_name);
     for (unsigned i = 0; i < nb_old; i++) {
-        if (nb_running == 0 || bsearch(&old[i], running_routes, nb_running,
-                                       sizeof(*running_routes), cmp_route_name) == NULL) {
+        if (nb_running == 0 || bsearch(&old[i], running_routes, nb_running, sizeof(*running_routes),
+                                       cmp_route_name) == NULL) {
             removed += yard_dir_del(yard_dp.dir, old[i].name, old[i].name_len) == 0;
         }
     }
     yard_dir_reclaim(yard_dp.dir);
-    fprintf(stderr, "yard-dataplane: reloaded %s: %u routes installed, %u removed\n",
-            next.path, nb_running, removed);
+    fprintf(stderr, "yard-dataplane: reloaded %s: %u routes installed, %u removed\n", next.path,
+            nb_running, removed);
     /* Only the routes take effect without a restart: swap them in and let
      * the new file's other settings go with the old routes. */
     next.routes = old;
@@ -109,8 +109,8 @@ static void apply_command(const struct yard_cmd *cmd, struct yard_lcore_stats *s
     unsigned len = r->name_len > YARD_NAME_MAX ? YARD_NAME_MAX : r->name_len;
     switch (cmd->type) {
     case YARD_CMD_ROUTE_ADD:
-        if (yard_route_install(r->name, len, r->ipv4, r->udp_port, r->has_mac ? r->mac : NULL,
-                               why, sizeof(why)) < 0)
+        if (yard_route_install(r->name, len, r->ipv4, r->udp_port, r->has_mac ? r->mac : NULL, why,
+                               sizeof(why)) < 0)
             fprintf(stderr, "yard-dataplane: command %lu: %s\n", (unsigned long)cmd->seq, why);
         break;
     case YARD_CMD_ROUTE_DEL:
@@ -145,8 +145,8 @@ static void serve_slow_rings(struct yard_lcore_stats *st)
         struct yard_lcore *lc = yard_dp.lcores[l];
         if (lc == NULL || lc->slow == NULL)
             continue;
-        unsigned n = rte_ring_sc_dequeue_burst_elem(lc->slow, items, sizeof(items[0]),
-                                                    SLOW_BATCH, NULL);
+        unsigned n =
+            rte_ring_sc_dequeue_burst_elem(lc->slow, items, sizeof(items[0]), SLOW_BATCH, NULL);
         for (unsigned i = 0; i < n; i++) {
             if (items[i].nh != NULL) {
                 yard_neigh_hold(items[i].nh, items[i].m, st);

@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include <rte_hash_crc.h>
 #include <rte_malloc.h>
 
 #include "dir.h"
@@ -32,6 +31,17 @@ struct yard_dir {
     unsigned cap_retired;
 };
 
+uint32_t yard_name_hash(const void *key, uint32_t key_len, uint32_t init_val)
+{
+    (void)init_val;
+    const struct yard_name_key *k = key;
+    unsigned words = key_len / 8;
+    const uint64_t *w = (const uint64_t *)k->bytes;
+    while (words > 0 && w[words - 1] == 0)
+        words--;
+    return yard_name_hash_len(k, words * 8);
+}
+
 struct yard_dir *yard_dir_create(const char *name, uint32_t capacity, int socket)
 {
     struct yard_dir *dir = calloc(1, sizeof(*dir));
@@ -41,7 +51,7 @@ struct yard_dir *yard_dir_create(const char *name, uint32_t capacity, int socket
         .name = name,
         .entries = capacity,
         .key_len = sizeof(struct yard_name_key),
-        .hash_func = rte_hash_crc,
+        .hash_func = yard_name_hash,
         .hash_func_init_val = 0,
         .socket_id = socket,
         /* Lock-free readers with one writer; the extendable table means an

@@ -21,6 +21,7 @@
 
 #include <rte_ether.h>
 #include <rte_hash.h>
+#include <rte_hash_crc.h>
 
 #define YARD_KEY_BYTES 64
 
@@ -57,9 +58,9 @@ struct yard_neighbor {
 
 /* Where a name's messages go. Immutable once published: replace, not edit. */
 struct yard_route {
-    uint32_t dst_ipv4;      /* endpoint address, network byte order */
-    uint16_t dst_udp_port;  /* network byte order */
-    uint16_t port_id;       /* egress port */
+    uint32_t dst_ipv4;        /* endpoint address, network byte order */
+    uint16_t dst_udp_port;    /* network byte order */
+    uint16_t port_id;         /* egress port */
     struct yard_neighbor *nh; /* the endpoint itself or the port's gateway */
 };
 
@@ -68,6 +69,24 @@ struct yard_dir;
 /* Create a directory for up to `capacity` names on `socket`. NULL on error. */
 struct yard_dir *yard_dir_create(const char *name, uint32_t capacity, int socket);
 void yard_dir_free(struct yard_dir *dir);
+
+/*
+ * The directory's hash: CRC32C over the key's 8-byte words up to the last
+ * one holding name bytes. The zero padding adds nothing, so a short name
+ * costs a few CRC instructions instead of eight. yard_name_hash() is what
+ * rte_hash calls (it finds the length from the padding);
+ * yard_name_hash_len() is the fast path's, which knows the length.
+ */
+static inline uint32_t yard_name_hash_len(const struct yard_name_key *key, unsigned len)
+{
+    const uint64_t *w = (const uint64_t *)key->bytes;
+    uint32_t h = 0;
+    for (unsigned i = 0; i < (len + 7) / 8; i++)
+        h = rte_hash_crc_8byte(w[i], h);
+    return h;
+}
+
+uint32_t yard_name_hash(const void *key, uint32_t key_len, uint32_t init_val);
 
 /* Fill key from a name of len bytes (1..63). */
 static inline void yard_name_key_set(struct yard_name_key *key, const void *name, unsigned len)
@@ -85,6 +104,17 @@ static inline void yard_dir_lookup_bulk(const struct rte_hash *h, const void **k
                                         uint64_t *hit_mask, struct yard_route **routes)
 {
     rte_hash_lookup_bulk_data(h, keys, n, hit_mask, (void **)routes);
+}
+
+/*
+ * The same with the keys' hashes already computed (yard_name_hash_len) in
+ * sigs: the fast path hashes each name while it is in registers.
+ */
+static inline void yard_dir_lookup_bulk_hashed(const struct rte_hash *h, const void **keys,
+                                               uint32_t *sigs, unsigned n, uint64_t *hit_mask,
+                                               struct yard_route **routes)
+{
+    rte_hash_lookup_with_hash_bulk_data(h, keys, sigs, n, hit_mask, (void **)routes);
 }
 
 /* The rte_hash behind the directory, for the lookup above. */

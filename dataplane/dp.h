@@ -32,7 +32,7 @@
 struct yard_port {
     uint16_t port_id;
     int socket;
-    uint32_t ipv4;   /* network byte order */
+    uint32_t ipv4;    /* network byte order */
     uint32_t netmask; /* network byte order */
     uint32_t gateway; /* network byte order, 0 = none */
     uint16_t mtu;
@@ -70,7 +70,7 @@ struct yard_lcore {
     unsigned nb_tx_ports;
     uint16_t tx_ports[YARD_MAX_PORTS];
 
-    struct rte_ring *slow; /* worker -> agent, single producer, single consumer */
+    struct rte_ring *slow;          /* worker -> agent, single producer, single consumer */
     struct yard_lcore_stats *stats; /* in shm */
     bool drains_agent_tx;
 } __rte_cache_aligned;

@@ -28,8 +28,8 @@
 #include "yard_shm.h"
 
 #define PREFETCH_AHEAD 4
-#define HDR_BYTES      (sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + \
-                   sizeof(struct rte_udp_hdr))
+#define HDR_BYTES \
+    (sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
 
 /* masks[len]: 0xff for the first len bytes, then 0 (see build_key). */
 static uint8_t name_masks[YARD_KEY_BYTES][YARD_KEY_BYTES] __rte_cache_aligned;
@@ -44,6 +44,7 @@ void yard_forward_init(void)
 /* A message that survived pass 1. */
 struct candidate {
     struct rte_mbuf *m;
+    uint32_t sig;     /* the name's directory hash */
     uint16_t ttl_off; /* from the start of the UDP payload */
     uint8_t prio;
 };
@@ -112,7 +113,7 @@ enum classify_verdict {
 
 /* Pass 1 for one frame: an enum classify_verdict. */
 static inline int classify(struct yard_lcore *lc, struct rte_mbuf *m, struct candidate *c,
-                           struct yard_name_key *key, unsigned *drop)
+                           struct yard_name_key *key, unsigned *drop, unsigned *messages)
 {
     uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
     uint32_t frame_len = m->data_len;
@@ -168,7 +169,7 @@ static inline int classify(struct yard_lcore *lc, struct rte_mbuf *m, struct can
         *drop = YARD_DROP_BAD_ENVELOPE;
         return CLASSIFY_FREE;
     }
-    lc->stats->events[YARD_EV_RX_MESSAGES]++;
+    (*messages)++;
 
     if (unlikely(env.kind != YARD_KIND_MSG)) {
         if (env.kind >= YARD_KIND_REGISTER && env.kind <= YARD_KIND_UNSUBSCRIBE) {
@@ -185,6 +186,7 @@ static inline int classify(struct yard_lcore *lc, struct rte_mbuf *m, struct can
     }
 
     build_key(key, m, payload + env.dst_off, env.dst_len);
+    c->sig = yard_name_hash_len(key, env.dst_len);
     c->m = m;
     c->ttl_off = env.ttl_off;
     c->prio = env.prio;
@@ -215,8 +217,8 @@ void yard_forward_rewrite(struct rte_mbuf *m, const struct yard_port *egress,
     ip_sum = yard_cksum_u32(ip_sum, ip->src_addr, egress->ipv4);
     ip_sum = yard_cksum_u32(ip_sum, ip->dst_addr, route->dst_ipv4);
     /* The appliance originates the next hop's datagram: a fresh IP TTL. */
-    ip_sum = yard_cksum_byte(ip_sum, offsetof(struct rte_ipv4_hdr, time_to_live),
-                             ip->time_to_live, 64);
+    ip_sum =
+        yard_cksum_byte(ip_sum, offsetof(struct rte_ipv4_hdr, time_to_live), ip->time_to_live, 64);
     ip->src_addr = egress->ipv4;
     ip->dst_addr = route->dst_ipv4;
     ip->time_to_live = 64;
@@ -254,19 +256,19 @@ static inline void admit_class(struct yard_lcore *lc, unsigned cls, struct rte_m
     }
 }
 
-void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned n,
-                        uint64_t rx_tsc)
+void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned n, uint64_t rx_tsc)
 {
     struct yard_lcore_stats *st = lc->stats;
     struct candidate cand[YARD_BURST_MAX];
     struct yard_name_key keys[YARD_BURST_MAX];
     const void *key_ptrs[YARD_BURST_MAX];
+    uint32_t sigs[YARD_BURST_MAX];
     struct yard_route *routes[YARD_BURST_MAX];
     struct rte_mbuf *dropped[YARD_BURST_MAX];
     struct rte_mbuf *out[YARD_NB_CLASSES][YARD_BURST_MAX];
     uint8_t out_port[YARD_NB_CLASSES][YARD_BURST_MAX];
     unsigned nb_out[YARD_NB_CLASSES] = {0, 0, 0, 0};
-    unsigned nc = 0, nb_dropped = 0;
+    unsigned nc = 0, nb_dropped = 0, messages = 0;
     uint32_t stamp = (uint32_t)rx_tsc;
 
     st->events[YARD_EV_RX_PACKETS] += n;
@@ -283,9 +285,10 @@ void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned 
         struct rte_mbuf *m = pkts[i];
         m->hash.usr = stamp;
         unsigned drop;
-        int verdict = classify(lc, m, &cand[nc], &keys[nc], &drop);
+        int verdict = classify(lc, m, &cand[nc], &keys[nc], &drop, &messages);
         if (verdict == CLASSIFY_CANDIDATE) {
             key_ptrs[nc] = &keys[nc];
+            sigs[nc] = cand[nc].sig;
             nc++;
         } else if (verdict == CLASSIFY_FREE) {
             if (drop != YARD_DROP_MAX)
@@ -294,10 +297,16 @@ void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned 
         }
     }
 
+    st->events[YARD_EV_RX_MESSAGES] += messages;
+
     /* Pass 2: one bulk lookup for the whole burst. */
     uint64_t hits = 0;
     if (nc > 0)
-        yard_dir_lookup_bulk(yard_dir_hash(yard_dp.dir), key_ptrs, nc, &hits, routes);
+        yard_dir_lookup_bulk_hashed(yard_dir_hash(yard_dp.dir), key_ptrs, sigs, nc, &hits, routes);
+    /* Route objects live outside the hash table: start fetching them all. */
+    for (unsigned i = 0; i < nc; i++)
+        if (hits & (1ull << i))
+            rte_prefetch0(routes[i]);
 
     /* Pass 3: rewrite and group by class. */
     for (unsigned i = 0; i < nc; i++) {

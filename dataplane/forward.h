@@ -22,8 +22,7 @@ void yard_forward_init(void);
  * unresolved next hop), the control plane's punt ring (copied, then freed),
  * or freed with a drop reason counted.
  */
-void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned n,
-                        uint64_t rx_tsc);
+void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned n, uint64_t rx_tsc);
 
 /*
  * Rewrite a message's Ethernet, IPv4 and UDP headers to send it from

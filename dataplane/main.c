@@ -45,38 +45,42 @@ struct options {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: yard-dataplane [EAL options] -- [options]\n"
-            "\n"
-            "Switchyard's dataplane: receives message envelopes on DPDK ports, looks each\n"
-            "destination up and forwards it by priority class.\n"
-            "\n"
-            "EAL options (before --) are DPDK's own, e.g.:\n"
-            "  -l 0,1                 lcores: the first is the main lcore (agent), the rest poll\n"
-            "  -a 0000:01:00.0        a PCI device; --vdev net_memif0,role=server,... a virtual one\n"
-            "  --file-prefix NAME     run beside other DPDK processes\n"
-            "  --no-huge -m 512       run without hugepages (slower)\n"
-            "\n"
-            "Options (after --):\n"
-            "  -c, --config FILE      YAML configuration (default %s)\n"
-            "      --mode rtc|pipeline  override the configuration's mode\n"
-            "      --burst N          override the rx/tx burst size (1-64)\n"
-            "      --no-backoff       never sleep when idle (benchmarks)\n"
-            "      --check-config     check the configuration file and exit\n"
-            "  -h, --help             this text\n"
-            "\n"
-            "Signals: SIGINT/SIGTERM stop cleanly; SIGHUP reloads the routes of the file.\n"
-            "Counters: yardctl -i <instance> stats\n",
-            DEFAULT_CONFIG);
+    fprintf(
+        out,
+        "usage: yard-dataplane [EAL options] -- [options]\n"
+        "\n"
+        "Switchyard's dataplane: receives message envelopes on DPDK ports, looks each\n"
+        "destination up and forwards it by priority class.\n"
+        "\n"
+        "EAL options (before --) are DPDK's own, e.g.:\n"
+        "  -l 0,1                 lcores: the first is the main lcore (agent), the rest poll\n"
+        "  -a 0000:01:00.0        a PCI device; --vdev net_memif0,role=server,... a virtual one\n"
+        "  --file-prefix NAME     run beside other DPDK processes\n"
+        "  --no-huge -m 512       run without hugepages (slower)\n"
+        "\n"
+        "Options (after --):\n"
+        "  -c, --config FILE      YAML configuration (default %s)\n"
+        "      --mode rtc|pipeline  override the configuration's mode\n"
+        "      --burst N          override the rx/tx burst size (1-64)\n"
+        "      --no-backoff       never sleep when idle (benchmarks)\n"
+        "      --check-config     check the configuration file and exit\n"
+        "  -h, --help             this text\n"
+        "\n"
+        "Signals: SIGINT/SIGTERM stop cleanly; SIGHUP reloads the routes of the file.\n"
+        "Counters: yardctl -i <instance> stats\n",
+        DEFAULT_CONFIG);
 }
 
 /* Options after "--". Returns 0, 1 for --help, or -1 on a usage error. */
 static int parse_options(int argc, char **argv, struct options *o)
 {
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'}, {"mode", required_argument, NULL, 'm'},
-        {"burst", required_argument, NULL, 'b'},  {"no-backoff", no_argument, NULL, 'n'},
-        {"check-config", no_argument, NULL, 'k'}, {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"mode", required_argument, NULL, 'm'},
+        {"burst", required_argument, NULL, 'b'},
+        {"no-backoff", no_argument, NULL, 'n'},
+        {"check-config", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -97,8 +101,8 @@ static int parse_options(int argc, char **argv, struct options *o)
             char *end;
             long v = strtol(optarg, &end, 10);
             if (*end != 0 || v < 1 || v > YARD_BURST_MAX) {
-                fprintf(stderr, "yard-dataplane: --burst '%s': use a number from 1 to %d\n",
-                        optarg, YARD_BURST_MAX);
+                fprintf(stderr, "yard-dataplane: --burst '%s': use a number from 1 to %d\n", optarg,
+                        YARD_BURST_MAX);
                 return -1;
             }
             o->burst = (int)v;
@@ -127,8 +131,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 static bool wants_help(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || (strcmp(argv[i], "-h") == 0 && i > 1 &&
-                                              strcmp(argv[i - 1], "--") == 0))
+        if (strcmp(argv[i], "--help") == 0 ||
+            (strcmp(argv[i], "-h") == 0 && i > 1 && strcmp(argv[i - 1], "--") == 0))
             return true;
     return false;
 }
@@ -276,8 +280,9 @@ int main(int argc, char **argv)
     while (eal_argc < argc && strcmp(argv[eal_argc], "--") != 0)
         eal_argc++;
     if (rte_eal_init(eal_argc, argv) < 0) {
-        fprintf(stderr, "yard-dataplane: EAL start-up failed: %s; check the EAL options, "
-                        "hugepages (scripts/hugepages) and --file-prefix\n",
+        fprintf(stderr,
+                "yard-dataplane: EAL start-up failed: %s; check the EAL options, "
+                "hugepages (scripts/hugepages) and --file-prefix\n",
                 rte_strerror(rte_errno));
         return 1;
     }
@@ -294,7 +299,8 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);
 
-    fprintf(stderr, "yard-dataplane: instance %s, mode %s, %u ports, %u workers, %u routes: running\n",
+    fprintf(stderr,
+            "yard-dataplane: instance %s, mode %s, %u ports, %u workers, %u routes: running\n",
             yard_dp.cfg.instance, yard_mode_name(yard_dp.cfg.mode), yard_dp.nb_ports,
             yard_lcores_count(YARD_ROLE_WORKER), yard_dir_count(yard_dp.dir));
     __atomic_store_n(&yard_dp.shm.hdr->dataplane_ready, 1, __ATOMIC_RELEASE);

@@ -155,7 +155,8 @@ void yard_neigh_arp_input(struct yard_port *port, struct rte_mbuf *m,
 {
     struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
     struct rte_arp_hdr *arp = (struct rte_arp_hdr *)(eth + 1);
-    if (m->data_len < sizeof(*eth) + sizeof(*arp) || arp->arp_hardware != RTE_BE16(RTE_ARP_HRD_ETHER) ||
+    if (m->data_len < sizeof(*eth) + sizeof(*arp) ||
+        arp->arp_hardware != RTE_BE16(RTE_ARP_HRD_ETHER) ||
         arp->arp_protocol != RTE_BE16(RTE_ETHER_TYPE_IPV4) || arp->arp_hlen != RTE_ETHER_ADDR_LEN ||
         arp->arp_plen != sizeof(uint32_t)) {
         stats->drops[YARD_DROP_BAD_FRAME]++;

@@ -220,6 +220,33 @@ static __attribute__((noinline)) struct item read_array_wide(const uint8_t *p, u
     }
 }
 
+/*
+ * True when s[0..n) holds a zero byte. Eight bytes at a time with the
+ * classic "has zero byte" word trick (exact for existence): names are short,
+ * so this inlines to a few instructions where a memchr call would cost more
+ * than the scan itself.
+ */
+static inline bool has_nul(const uint8_t *s, uint32_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t acc = 0, v;
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&v, s + i, 8);
+        acc |= (v - ones) & ~v & highs;
+    }
+    if (i < n) {
+        if (n >= 8) {
+            memcpy(&v, s + n - 8, 8); /* overlaps bytes already checked: harmless */
+            acc |= (v - ones) & ~v & highs;
+        } else {
+            for (; i < n; i++)
+                acc |= s[i] == 0;
+        }
+    }
+    return acc != 0;
+}
+
 int yard_envelope_parse(const uint8_t *p, uint32_t len, struct yard_envelope *env)
 {
     struct item it;
@@ -257,8 +284,7 @@ int yard_envelope_parse(const uint8_t *p, uint32_t len, struct yard_envelope *en
     env->kind = (uint8_t)it.val;
     pos = it.next;
 
-    /* dst: the routing key, so it must be a usable name. memchr rather than
-     * a byte loop: libc's is vectorised and the name is up to 63 bytes. */
+    /* dst: the routing key, so it must be a usable name. */
     it = read_str(p, len, pos);
     if (unlikely(it.err != YARD_PARSE_OK))
         return it.err;
@@ -266,7 +292,7 @@ int yard_envelope_parse(const uint8_t *p, uint32_t len, struct yard_envelope *en
         return YARD_PARSE_RANGE;
     env->dst_off = (uint16_t)(it.next - it.val);
     env->dst_len = (uint8_t)it.val;
-    if (unlikely(it.val == 0 || memchr(p + env->dst_off, 0, it.val) != NULL))
+    if (unlikely(it.val == 0 || has_nul(p + env->dst_off, it.val)))
         return YARD_PARSE_NAME;
     pos = it.next;
 

@@ -104,8 +104,8 @@ static int find_port(unsigned index, char *err, size_t errlen)
         return -ENODEV;
     }
     if (yard_dp.port_index[port->port_id] >= 0) {
-        snprintf(err, errlen, "config %s: ports[%u].device: '%s' is listed twice",
-                 yard_dp.cfg.path, index, pc->device);
+        snprintf(err, errlen, "config %s: ports[%u].device: '%s' is listed twice", yard_dp.cfg.path,
+                 index, pc->device);
         return -EINVAL;
     }
     port->socket = rte_eth_dev_socket_id(port->port_id);
@@ -160,8 +160,7 @@ static int configure_port(unsigned index, char *err, size_t errlen)
             goto fail;
     }
     for (uint16_t q = 0; q < nb_txq; q++) {
-        if ((ret = rte_eth_tx_queue_setup(pid, q, txd, (unsigned)msock, &info.default_txconf)) !=
-            0)
+        if ((ret = rte_eth_tx_queue_setup(pid, q, txd, (unsigned)msock, &info.default_txconf)) != 0)
             goto fail;
     }
 
@@ -179,8 +178,10 @@ static int configure_port(unsigned index, char *err, size_t errlen)
     port->agent_tx =
         rte_ring_create(ring_name, AGENT_TX_RING_SIZE, msock, RING_F_SP_ENQ | RING_F_SC_DEQ);
     if (port->agent_tx == NULL || yard_neigh_table_create(port, NEIGHBORS_PER_PORT, msock) < 0) {
-        snprintf(err, errlen, "out of memory for port %s's rings and neighbor table; reserve "
-                 "more hugepages", pc->device);
+        snprintf(err, errlen,
+                 "out of memory for port %s's rings and neighbor table; reserve "
+                 "more hugepages",
+                 pc->device);
         return -ENOMEM;
     }
 

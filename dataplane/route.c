@@ -34,8 +34,8 @@ static struct yard_port *egress_for(uint32_t ipv4, uint32_t *next_hop)
     return NULL;
 }
 
-struct yard_route *yard_route_build(uint32_t ipv4, uint16_t udp_port, const uint8_t *mac,
-                                    char *err, size_t errlen)
+struct yard_route *yard_route_build(uint32_t ipv4, uint16_t udp_port, const uint8_t *mac, char *err,
+                                    size_t errlen)
 {
     char addr[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &ipv4, addr, sizeof(addr));

@@ -16,8 +16,8 @@
  * order port); mac may be NULL (resolve by ARP). Returns the new route
  * (rte_malloc'd, owned by the directory once set) or NULL with a message.
  */
-struct yard_route *yard_route_build(uint32_t ipv4, uint16_t udp_port, const uint8_t *mac,
-                                    char *err, size_t errlen);
+struct yard_route *yard_route_build(uint32_t ipv4, uint16_t udp_port, const uint8_t *mac, char *err,
+                                    size_t errlen);
 
 /* Build and install name's route in the directory. Returns 0 or -errno. */
 int yard_route_install(const char *name, unsigned name_len, uint32_t ipv4, uint16_t udp_port,

@@ -52,29 +52,67 @@ void yard_txq_free(struct yard_txq *q)
     }
 }
 
-/*
- * Send up to one burst from ring r. Returns packets sent; sets *nic_full
- * when the NIC took fewer than offered.
- */
-static unsigned send_burst(struct rte_ring *r, unsigned cls, uint16_t port, uint16_t queue,
-                           unsigned burst, struct yard_lcore_stats *stats, bool *nic_full)
+/* Latency of a transmitted burst: buckets per packet, totals once. */
+static inline void yard_hist_record_burst(struct yard_hist *h, const uint32_t *rx_tsc, unsigned n,
+                                          uint32_t now)
 {
+    uint64_t sum = 0, max = h->max_ns;
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t ns = yard_tsc_to_ns((uint32_t)(now - rx_tsc[i]));
+        h->bucket[yard_hist_bucket(ns)]++;
+        sum += ns;
+        max = ns > max ? ns : max;
+    }
+    h->count += n;
+    h->sum_ns += sum;
+    h->max_ns = max;
+}
+
+/* One batch handed to the NIC: which rings its packets were peeked from. */
+struct batch {
     struct rte_mbuf *m[YARD_BURST_MAX];
     uint32_t rx_tsc[YARD_BURST_MAX];
-    unsigned n = rte_ring_dequeue_burst_start(r, (void **)m, burst, NULL);
-    if (n == 0)
-        return 0;
+    struct rte_ring *ring[YARD_BURST_MAX];
+    uint16_t taken[YARD_BURST_MAX];
+    uint8_t cls[YARD_BURST_MAX];
+    unsigned fill, nb_rings;
+};
+
+/*
+ * Peek up to `want` packets of ring r into the batch. Each ring is visited
+ * at most once per batch, so one dequeue_finish per ring commits exactly
+ * the prefix the NIC took.
+ */
+static inline unsigned peek(struct batch *b, struct rte_ring *r, unsigned cls, unsigned want)
+{
+    unsigned n = rte_ring_dequeue_burst_start(r, (void **)&b->m[b->fill], want, NULL);
+    if (n > 0) {
+        b->ring[b->nb_rings] = r;
+        b->taken[b->nb_rings] = (uint16_t)n;
+        b->cls[b->nb_rings] = (uint8_t)cls;
+        b->nb_rings++;
+        b->fill += n;
+    }
+    return n;
+}
+
+/* Hand the batch to the NIC; commit what it took, leave the rest queued. */
+static unsigned transmit(struct batch *b, uint16_t port, uint16_t queue,
+                         struct yard_lcore_stats *stats)
+{
     /* Read the stamps before tx_burst: the PMD may free the mbufs at once. */
-    for (unsigned i = 0; i < n; i++)
-        rx_tsc[i] = m[i]->hash.usr;
+    for (unsigned i = 0; i < b->fill; i++)
+        b->rx_tsc[i] = b->m[i]->hash.usr;
     uint32_t now = (uint32_t)rte_rdtsc();
-    unsigned sent = rte_eth_tx_burst(port, queue, m, (uint16_t)n);
-    rte_ring_dequeue_finish(r, sent);
-    if (sent < n)
-        *nic_full = true;
-    for (unsigned i = 0; i < sent; i++)
-        yard_hist_record(&stats->latency, yard_tsc_to_ns((uint32_t)(now - rx_tsc[i])));
-    stats->class_tx[cls] += sent;
+    unsigned sent = rte_eth_tx_burst(port, queue, b->m, (uint16_t)b->fill);
+    unsigned left = sent;
+    for (unsigned t = 0; t < b->nb_rings; t++) {
+        unsigned k = b->taken[t] < left ? b->taken[t] : left;
+        rte_ring_dequeue_finish(b->ring[t], k);
+        stats->class_tx[b->cls[t]] += k;
+        left -= k;
+    }
+    yard_hist_record_burst(&stats->latency, b->rx_tsc, sent, now);
     stats->events[YARD_EV_TX_PACKETS] += sent;
     return sent;
 }
@@ -82,37 +120,47 @@ static unsigned send_burst(struct rte_ring *r, unsigned cls, uint16_t port, uint
 unsigned yard_txq_drain(struct yard_txq *const *qs, unsigned nq, uint16_t port, uint16_t queue,
                         unsigned burst, unsigned max_bursts, struct yard_lcore_stats *stats)
 {
-    unsigned total = 0, bursts = 0;
-    bool nic_full = false;
+    unsigned total = 0;
+    unsigned allow[YARD_NB_CLASSES];
+    for (unsigned c = 1; c < YARD_NB_CLASSES; c++)
+        allow[c] = class_quantum[c] * burst;
 
-    /* Class 0: strict priority. */
-    for (unsigned i = 0; i < nq && !nic_full; i++) {
-        unsigned sent;
-        while (!nic_full && bursts < max_bursts &&
-               (sent = send_burst(qs[i]->cls[0], 0, port, queue, burst, stats, &nic_full)) > 0) {
-            total += sent;
-            bursts++;
-        }
-    }
+    for (unsigned round = 0; round < max_bursts; round++) {
+        struct batch b;
+        b.fill = b.nb_rings = 0;
+        bool limited = false; /* some class had packets but no allowance left */
 
-    /* Classes 1-3: rounds of quanta until empty, NIC full or out of bursts. */
-    bool progress = true;
-    while (progress && !nic_full && bursts < max_bursts) {
-        progress = false;
-        for (unsigned c = 1; c < YARD_NB_CLASSES && !nic_full; c++) {
-            for (unsigned i = 0; i < nq && !nic_full; i++) {
-                for (unsigned k = 0; k < class_quantum[c] && !nic_full && bursts < max_bursts;
-                     k++) {
-                    unsigned sent = send_burst(qs[i]->cls[c], c, port, queue, burst, stats,
-                                               &nic_full);
-                    if (sent == 0)
-                        break;
-                    total += sent;
-                    bursts++;
-                    progress = true;
+        /* Class 0 first, from every queue set: strict priority. */
+        for (unsigned i = 0; i < nq && b.fill < burst; i++)
+            peek(&b, qs[i]->cls[0], 0, burst - b.fill);
+        /* Then classes 1-3 within what is left of their quanta. */
+        for (unsigned c = 1; c < YARD_NB_CLASSES; c++) {
+            for (unsigned i = 0; i < nq && b.fill < burst; i++) {
+                if (allow[c] == 0) {
+                    limited |= rte_ring_count(qs[i]->cls[c]) > 0;
+                    continue;
                 }
+                unsigned want = burst - b.fill < allow[c] ? burst - b.fill : allow[c];
+                allow[c] -= peek(&b, qs[i]->cls[c], c, want);
             }
         }
+
+        if (b.fill < burst || (allow[1] == 0 && allow[2] == 0 && allow[3] == 0)) {
+            /* Every backlogged class has had its quantum: a new round. */
+            for (unsigned c = 1; c < YARD_NB_CLASSES; c++)
+                allow[c] = class_quantum[c] * burst;
+        }
+        if (b.fill == 0) {
+            if (limited)
+                continue;
+            break;
+        }
+        unsigned sent = transmit(&b, port, queue, stats);
+        total += sent;
+        if (sent < b.fill)
+            break; /* NIC queue full: the rest waits in order */
+        if (b.fill < burst && !limited)
+            break; /* everything queued has gone */
     }
     return total;
 }

@@ -66,8 +66,8 @@ static inline unsigned yard_txq_admit(struct yard_txq *q, unsigned cls, struct r
         unsigned wm = q->watermark[cls];
         allowed = backlog >= wm ? 0 : (wm - backlog < n ? wm - backlog : n);
     }
-    unsigned queued = allowed ? rte_ring_sp_enqueue_burst(q->cls[cls], (void **)m, allowed, NULL)
-                              : 0;
+    unsigned queued =
+        allowed ? rte_ring_sp_enqueue_burst(q->cls[cls], (void **)m, allowed, NULL) : 0;
     *reason = queued < allowed ? YARD_DROP_QUEUE_FULL : YARD_DROP_SHED;
     return queued;
 }

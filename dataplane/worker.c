@@ -49,9 +49,8 @@ static inline void idle_backoff(struct idle *idle, unsigned got, struct yard_lco
     rcu_thread_online();
     st->events[YARD_EV_IDLE_SLEEPS]++;
     if (idle->sleep_us < yard_dp.cfg.idle_sleep_us)
-        idle->sleep_us = idle->sleep_us * 2 > yard_dp.cfg.idle_sleep_us
-                             ? yard_dp.cfg.idle_sleep_us
-                             : idle->sleep_us * 2;
+        idle->sleep_us = idle->sleep_us * 2 > yard_dp.cfg.idle_sleep_us ? yard_dp.cfg.idle_sleep_us
+                                                                        : idle->sleep_us * 2;
 }
 
 /* Send what the agent queued for a port (ARP replies, released packets). */
@@ -76,8 +75,8 @@ static inline unsigned receive_and_route(struct yard_lcore *lc, uint64_t now)
     struct rte_mbuf *pkts[YARD_BURST_MAX];
     unsigned got = 0;
     for (unsigned q = 0; q < lc->nb_rxq; q++) {
-        uint16_t n = rte_eth_rx_burst(lc->rxq[q].port_id, lc->rxq[q].queue_id, pkts,
-                                      yard_dp.cfg.burst);
+        uint16_t n =
+            rte_eth_rx_burst(lc->rxq[q].port_id, lc->rxq[q].queue_id, pkts, yard_dp.cfg.burst);
         if (n > 0) {
             yard_forward_burst(lc, pkts, n, now);
             got += n;
@@ -152,8 +151,8 @@ static void tx_loop(struct yard_lcore *lc)
         unsigned sent = 0;
         for (unsigned i = 0; i < lc->nb_tx_ports; i++) {
             struct yard_port *port = &yard_dp.ports[lc->tx_ports[i]];
-            sent += yard_txq_drain(sets[i], nb_sets, port->port_id, lc->txq_id,
-                                   yard_dp.cfg.burst, TX_MAX_BURSTS, st);
+            sent += yard_txq_drain(sets[i], nb_sets, port->port_id, lc->txq_id, yard_dp.cfg.burst,
+                                   TX_MAX_BURSTS, st);
             sent += drain_agent_tx(port, lc->txq_id, st);
         }
         rcu_quiescent_state();
