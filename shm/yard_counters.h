@@ -17,8 +17,8 @@
     X(IP_FRAGMENT, "ip_fragment", "IPv4 fragment; messages must fit one datagram")                \
     X(NOT_FOR_US, "not_for_us", "IPv4 packet not addressed to the appliance's data port")         \
     X(BAD_ENVELOPE, "bad_envelope", "UDP payload is not a valid message envelope")                \
-    X(BAD_KIND, "bad_kind", "envelope kind an application may not send to the router")           \
-    X(NO_ROUTE, "no_route", "destination name not in the directory")                             \
+    X(BAD_KIND, "bad_kind", "envelope kind an application may not send to the router")            \
+    X(NO_ROUTE, "no_route", "destination name not in the directory")                              \
     X(TTL_EXPIRED, "ttl_expired", "ttl would reach 0 on forwarding")                              \
     X(NO_NEIGHBOR, "no_neighbor", "next hop MAC unresolved after ARP retries or hold full")       \
     X(TOO_BIG, "too_big", "forwarded frame would exceed the egress port's MTU")                   \
@@ -36,19 +36,19 @@ enum yard_drop_reason {
 };
 
 /* Events that are not drops, counted per lcore. */
-#define YARD_EVENTS(X)                                                                   \
-    X(RX_PACKETS, "rx_packets", "frames received from ports")                            \
-    X(RX_MESSAGES, "rx_messages", "valid envelopes received (any kind)")                 \
-    X(ROUTED, "routed", "messages looked up and admitted to a class queue")              \
-    X(TX_PACKETS, "tx_packets", "frames handed to the NIC and accepted")                 \
-    X(PUNTED, "punted", "control messages (kinds 1-4) passed to the control plane")      \
-    X(ARP_RX, "arp_rx", "ARP packets received for the appliance's addresses")           \
-    X(ARP_REPLIES, "arp_replies", "ARP replies sent for the appliance's addresses")      \
-    X(ARP_REQUESTS, "arp_requests", "ARP requests sent to resolve next hops")            \
-    X(HELD, "held", "packets held while their next hop was being resolved")              \
-    X(BUSY_POLLS, "busy_polls", "poll loops that received at least one packet")          \
-    X(IDLE_POLLS, "idle_polls", "poll loops that received nothing")                      \
-    X(BUSY_CYCLES, "busy_cycles", "TSC cycles spent in loops that received packets")     \
+#define YARD_EVENTS(X)                                                               \
+    X(RX_PACKETS, "rx_packets", "frames received from ports")                        \
+    X(RX_MESSAGES, "rx_messages", "valid envelopes received (any kind)")             \
+    X(ROUTED, "routed", "messages looked up and admitted to a class queue")          \
+    X(TX_PACKETS, "tx_packets", "frames handed to the NIC and accepted")             \
+    X(PUNTED, "punted", "control messages (kinds 1-4) passed to the control plane")  \
+    X(ARP_RX, "arp_rx", "ARP packets received for the appliance's addresses")        \
+    X(ARP_REPLIES, "arp_replies", "ARP replies sent for the appliance's addresses")  \
+    X(ARP_REQUESTS, "arp_requests", "ARP requests sent to resolve next hops")        \
+    X(HELD, "held", "packets held while their next hop was being resolved")          \
+    X(BUSY_POLLS, "busy_polls", "poll loops that received at least one packet")      \
+    X(IDLE_POLLS, "idle_polls", "poll loops that received nothing")                  \
+    X(BUSY_CYCLES, "busy_cycles", "TSC cycles spent in loops that received packets") \
     X(IDLE_SLEEPS, "idle_sleeps", "back-off sleeps taken while idle")
 
 enum yard_event {
@@ -60,7 +60,8 @@ enum yard_event {
 
 #define YARD_NB_CLASSES 4
 
-/* Name and help text of a drop reason or event; NULL when out of range. */
+/* Name and help text of a drop reason or event; NULL when out of range
+ * (e.g. a slot a newer dataplane uses). Static strings; any thread. */
 const char *yard_drop_name(unsigned reason);
 const char *yard_drop_help(unsigned reason);
 const char *yard_event_name(unsigned event);

@@ -17,7 +17,8 @@
 #define YARD_HIST_SUB_BITS 4
 #define YARD_HIST_SUB      (1u << YARD_HIST_SUB_BITS)
 #define YARD_HIST_MAX_EXP  35 /* 2^36 ns is about 68 s: anything longer is clamped */
-#define YARD_HIST_BUCKETS  (YARD_HIST_SUB + (YARD_HIST_MAX_EXP - YARD_HIST_SUB_BITS + 1) * YARD_HIST_SUB)
+#define YARD_HIST_BUCKETS \
+    (YARD_HIST_SUB + (YARD_HIST_MAX_EXP - YARD_HIST_SUB_BITS + 1) * YARD_HIST_SUB)
 
 struct yard_hist {
     uint64_t count;
@@ -66,16 +67,22 @@ static inline void yard_hist_record(struct yard_hist *h, uint64_t ns)
     h->bucket[yard_hist_bucket(ns)]++;
 }
 
-/* dst += src (merging lcores). */
+/* dst += src (merging lcores); max_ns is the larger of the two. Readers
+ * only; about 530 additions. */
 void yard_hist_add(struct yard_hist *dst, const struct yard_hist *src);
 
-/* dst = now - before (an interval); max_ns is taken from now. */
+/* dst = now - before (an interval); max_ns is taken from now. If now has
+ * fewer values than before (a new dataplane reset the counters), dst = now.
+ * Readers only; about 530 subtractions. */
 void yard_hist_delta(struct yard_hist *dst, const struct yard_hist *now,
                      const struct yard_hist *before);
 
 /*
  * Value at quantile q (0 < q <= 1): the upper bound of the bucket holding the
  * q-th value, clamped to the observed maximum. 0 for an empty histogram.
+ * The q-th value is the one of rank ceil(q * n), n being the sum of the
+ * buckets (a copy taken while the lcore writes may differ from count).
+ * Readers only; one pass over the buckets.
  */
 uint64_t yard_hist_quantile(const struct yard_hist *h, double q);
 

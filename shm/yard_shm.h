@@ -34,8 +34,8 @@
 #define YARD_SHM_MAGIC       0x314d485344524159ull /* "YARDSHM1" little-endian */
 #define YARD_SHM_ABI_VERSION 1u
 
-#define YARD_SHM_MAX_LCORES 128
-#define YARD_SHM_MAX_PORTS  32
+#define YARD_SHM_MAX_LCORES  128
+#define YARD_SHM_MAX_PORTS   32
 #define YARD_SHM_EVENT_SLOTS 32 /* >= YARD_EV_MAX: room to append without an ABI bump */
 #define YARD_SHM_DROP_SLOTS  32 /* >= YARD_DROP_MAX */
 
@@ -162,20 +162,35 @@ struct yard_shm {
  * initialise its layout, rings and counters. Refuses, with -EBUSY and a
  * message in err, when another live process is the dataplane of this
  * instance. Returns 0 or a negative errno.
+ *
+ * A compatible segment whose dataplane is dead is reused in place (never
+ * truncated: the control plane may have it mapped): the dataplane's side,
+ * counters, port blocks and both rings are reset, the control side is kept.
+ * A segment of another magic, ABI version or size is unlinked and created
+ * afresh. tsc_hz is left 0 for the caller to set. -EINVAL for an unusable
+ * instance name. Called by yard-dataplane once at start-up; it costs a few
+ * system calls and zeroing about 3 MB.
  */
 int yard_shm_create(struct yard_shm *shm, const char *instance, char *err, size_t errlen);
 
 /*
- * Map an existing segment. Checks magic, ABI version and geometry; on a
- * mismatch returns -EPROTO and a message naming both versions.
+ * Map an existing segment, read-only or read-write. Checks magic, ABI
+ * version and geometry; on a mismatch returns -EPROTO and a message naming
+ * both versions. Other results: -ENOENT when the instance has no segment,
+ * -EAGAIN while a dataplane is still initialising it (retry), -EINVAL for
+ * an unusable instance name, -EACCES and the like from the system. For any
+ * process (yard-control, yardctl, tests); no EAL is needed. A few system
+ * calls.
  */
 int yard_shm_open(struct yard_shm *shm, const char *instance, bool writable, char *err,
                   size_t errlen);
 
-/* Unmap (never unlinks: the other side may still use it). */
+/* Unmap (never unlinks: the other side may still use it). Safe to call
+ * twice. */
 void yard_shm_close(struct yard_shm *shm);
 
-/* Remove the segment's name (the dataplane's clean shutdown). */
+/* Remove the segment's name (the dataplane's clean shutdown); mappings stay
+ * valid. 0, -ENOENT, or -EINVAL for an unusable instance name. */
 int yard_shm_unlink(const char *instance);
 
 /* Builds "/yard-<instance>" into buf; -EINVAL if the instance name is unusable. */
@@ -193,6 +208,15 @@ static inline struct yard_port_stats *yard_shm_port(const struct yard_shm *shm, 
                                       (size_t)port * shm->hdr->port_block_bytes);
 }
 
+/*
+ * The rings. Both are multi-producer, single-consumer (RING_F_SC_DEQ) and
+ * hold YARD_SHM_*_SLOTS - 1 records. Use only the _elem functions with the
+ * record size, e.g. rte_ring_mp_enqueue_elem(r, &cmd, sizeof(struct
+ * yard_cmd)); they are inline and work in a process without an EAL. The
+ * command ring's consumer is the dataplane's agent, its producers control
+ * planes and yardctl; the punt ring's producers are the dataplane's lcores,
+ * its consumer the control plane.
+ */
 static inline struct rte_ring *yard_shm_cmd_ring(const struct yard_shm *shm)
 {
     return (struct rte_ring *)((char *)shm->hdr + shm->hdr->cmd_ring_off);
@@ -207,7 +231,8 @@ static inline struct rte_ring *yard_shm_punt_ring(const struct yard_shm *shm)
 uint64_t yard_monotonic_ns(void);
 uint64_t yard_realtime_ns(void);
 
-/* True when side's pid is alive and its heartbeat is younger than max_age_ns. */
+/* True when side's pid is alive and its heartbeat is younger than max_age_ns.
+ * Any process; one kill(pid, 0) and one clock read. */
 bool yard_shm_side_alive(const struct yard_shm_side *side, uint64_t max_age_ns);
 
 #endif
