@@ -14,6 +14,7 @@
 #define YARD_CKSUM_H
 
 #include <stdint.h>
+#include <string.h>
 
 /* Running sum for an adjustment: start from the old checksum. */
 static inline uint32_t yard_cksum_begin(uint16_t old_cksum)
@@ -59,7 +60,8 @@ static inline uint32_t yard_cksum_byte(uint32_t sum, unsigned offset, uint8_t ol
  */
 static inline uint16_t yard_ipv4_hdr_sum(const void *hdr)
 {
-    const uint32_t *w = (const uint32_t *)hdr;
+    uint32_t w[5];
+    memcpy(w, hdr, sizeof(w)); /* the header sits at offset 14: not 4-byte aligned */
     uint64_t sum = (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4];
     sum = (sum & 0xffffffff) + (sum >> 32);
     sum = (sum & 0xffffffff) + (sum >> 32);

@@ -25,6 +25,8 @@ struct yard_retired {
 
 struct yard_dir {
     struct rte_hash *hash;
+    uint32_t count; /* names present: rte_hash_count() still counts deleted
+                     * keys until their slots are reclaimed */
     int socket;
     struct yard_retired *retired;
     unsigned nb_retired;
@@ -127,6 +129,8 @@ int yard_dir_set(struct yard_dir *dir, const char *name, unsigned len, struct ya
     }
     if (had_old)
         dir->retired[dir->nb_retired - 1].route = old;
+    else
+        dir->count++;
     return 0;
 }
 
@@ -146,6 +150,7 @@ int yard_dir_del(struct yard_dir *dir, const char *name, unsigned len)
         return -ENOENT;
     }
     dir->retired[dir->nb_retired - 1] = (struct yard_retired){old, pos};
+    dir->count--;
     return 0;
 }
 
@@ -162,7 +167,7 @@ struct yard_route *yard_dir_get(struct yard_dir *dir, const char *name, unsigned
 
 uint32_t yard_dir_count(const struct yard_dir *dir)
 {
-    return (uint32_t)rte_hash_count(dir->hash);
+    return dir->count;
 }
 
 unsigned yard_dir_reclaim(struct yard_dir *dir)

@@ -85,6 +85,10 @@ static inline int ipv4_header_ok(const struct rte_mbuf *m, const struct rte_ipv4
 static void punt(struct yard_lcore *lc, const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
                  const struct rte_udp_hdr *udp, const uint8_t *payload, uint32_t len)
 {
+    if (unlikely(len > YARD_PUNT_MAX_BYTES)) {
+        lc->stats->drops[YARD_DROP_TOO_BIG]++;
+        return;
+    }
     struct yard_punt rec;
     rec.rx_ns = yard_monotonic_ns();
     rec.src_ipv4 = ip->src_addr;

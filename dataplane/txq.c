@@ -142,6 +142,9 @@ unsigned yard_txq_drain(struct yard_txq *const *qs, unsigned nq, uint16_t port, 
                 }
                 unsigned want = burst - b.fill < allow[c] ? burst - b.fill : allow[c];
                 allow[c] -= peek(&b, qs[i]->cls[c], c, want);
+                /* Quantum used up with packets still waiting: a new round is due. */
+                if (allow[c] == 0 && rte_ring_count(qs[i]->cls[c]) > 0)
+                    limited = true;
             }
         }
 

@@ -21,7 +21,7 @@
     X(NO_ROUTE, "no_route", "destination name not in the directory")                              \
     X(TTL_EXPIRED, "ttl_expired", "ttl would reach 0 on forwarding")                              \
     X(NO_NEIGHBOR, "no_neighbor", "next hop MAC unresolved after ARP retries or hold full")       \
-    X(TOO_BIG, "too_big", "forwarded frame would exceed the egress port's MTU")                   \
+    X(TOO_BIG, "too_big", "message too big: over the egress MTU or the punt record")              \
     X(SHED, "shed", "class admission: tx queue above this class's watermark")                     \
     X(QUEUE_FULL, "queue_full", "class queue completely full (class 0 is dropped only here)")     \
     X(TX_FULL, "tx_full", "NIC transmit queue refused the packet")                                \
