@@ -63,7 +63,7 @@ static int cmp_route_name(const void *a, const void *b)
 }
 
 /* SIGHUP: make the directory's static part match the file again. */
-static void reload_routes(void)
+static void reload_routes(struct yard_lcore_stats *st)
 {
     struct yard_config next;
     char err[4096];
@@ -71,7 +71,12 @@ static void reload_routes(void)
         fprintf(stderr, "yard-dataplane: reload refused, keeping the running routes:\n%s\n", err);
         return;
     }
-    if (install_conf_routes(&next, err, sizeof(err)) < 0) {
+    for (unsigned p = 0; p < yard_dp.nb_ports; p++)
+        yard_neigh_reload_begin(&yard_dp.ports[p]);
+    int installed = install_conf_routes(&next, err, sizeof(err));
+    for (unsigned p = 0; p < yard_dp.nb_ports; p++)
+        yard_neigh_reload_end(&yard_dp.ports[p], st);
+    if (installed < 0) {
         fprintf(stderr, "yard-dataplane: reload: %s\n", err);
         yard_config_free(&next);
         yard_dir_reclaim(yard_dp.dir);
@@ -182,7 +187,7 @@ void yard_agent_run(void)
         serve_commands(st);
         if (reload_requested) {
             reload_requested = 0;
-            reload_routes();
+            reload_routes(st);
         }
         if (now >= next_timers) {
             for (unsigned p = 0; p < yard_dp.nb_ports; p++)

@@ -53,6 +53,7 @@ struct yard_neighbor {
     unsigned retries_left;
     uint64_t next_request_tsc;
     uint64_t refresh_tsc;
+    bool static_confirmed;      /* a fixed MAC was (re)asserted during a reload */
     struct yard_neighbor *next; /* in the port's neighbor list */
 };
 

@@ -334,7 +334,10 @@ void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned 
         uint8_t state = __atomic_load_n(&nh->state, __ATOMIC_ACQUIRE);
         if (unlikely(state == YARD_NEIGH_INCOMPLETE)) {
             if (to_agent(lc, m, nh)) {
+                /* Routed, through the agent: it sends once ARP answers. */
                 st->events[YARD_EV_HELD]++;
+                st->events[YARD_EV_ROUTED]++;
+                st->class_routed[cand[i].prio]++;
             } else {
                 st->drops[YARD_DROP_PUNT_FULL]++;
                 st->class_dropped[cand[i].prio]++;

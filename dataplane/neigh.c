@@ -96,8 +96,16 @@ struct yard_neighbor *yard_neigh_get(struct yard_port *port, uint32_t ipv4,
         struct rte_ether_addr mac;
         memcpy(mac.addr_bytes, static_mac, RTE_ETHER_ADDR_LEN);
         publish(nh, &mac, YARD_NEIGH_STATIC);
+        nh->static_confirmed = true;
+        nh->retries_left = 0;
     }
     return nh;
+}
+
+void yard_neigh_reload_begin(struct yard_port *port)
+{
+    for (struct yard_neighbor *nh = port->neigh->list; nh != NULL; nh = nh->next)
+        nh->static_confirmed = false;
 }
 
 /* Queue a frame for the port's transmitting lcore. */
@@ -267,5 +275,20 @@ void yard_neigh_count(const struct yard_port *port, unsigned *resolved, unsigned
             (*resolved)++;
         else
             (*incomplete)++;
+    }
+}
+
+void yard_neigh_reload_end(struct yard_port *port, struct yard_lcore_stats *stats)
+{
+    uint64_t now = rte_rdtsc();
+    for (struct yard_neighbor *nh = port->neigh->list; nh != NULL; nh = nh->next) {
+        if (nh->state != YARD_NEIGH_STATIC || nh->static_confirmed)
+            continue;
+        /* Keep forwarding to the old MAC while ARP confirms or replaces it;
+         * no answer after the retries makes the entry INCOMPLETE. */
+        __atomic_store_n(&nh->state, YARD_NEIGH_RESOLVED, __ATOMIC_RELEASE);
+        send_request(port, nh->ipv4, stats);
+        nh->retries_left = yard_dp.cfg.arp_retries;
+        nh->next_request_tsc = now + ms_to_tsc(yard_dp.cfg.arp_retry_ms);
     }
 }

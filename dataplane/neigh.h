@@ -36,6 +36,15 @@ void yard_neigh_table_free(struct yard_port *port);
 struct yard_neighbor *yard_neigh_get(struct yard_port *port, uint32_t ipv4,
                                      const uint8_t *static_mac);
 
+/*
+ * Reloading the configuration: between _begin and _end every fixed MAC that
+ * is still wanted is asserted again through yard_neigh_get(); _end turns
+ * the rest back into ARP-resolved entries (kept in use while a refresh
+ * request goes out at once), so removing `mac:` from a route takes effect.
+ */
+void yard_neigh_reload_begin(struct yard_port *port);
+void yard_neigh_reload_end(struct yard_port *port, struct yard_lcore_stats *stats);
+
 /* Handle an ARP frame received on port; always consumes m. */
 void yard_neigh_arp_input(struct yard_port *port, struct rte_mbuf *m,
                           struct yard_lcore_stats *stats);

@@ -39,7 +39,7 @@ enum yard_drop_reason {
 #define YARD_EVENTS(X)                                                               \
     X(RX_PACKETS, "rx_packets", "frames received from ports")                        \
     X(RX_MESSAGES, "rx_messages", "valid envelopes received (any kind)")             \
-    X(ROUTED, "routed", "messages looked up and admitted to a class queue")          \
+    X(ROUTED, "routed", "messages looked up and queued to send (or held for ARP)")   \
     X(TX_PACKETS, "tx_packets", "frames handed to the NIC and accepted")             \
     X(PUNTED, "punted", "control messages (kinds 1-4) passed to the control plane")  \
     X(ARP_RX, "arp_rx", "ARP packets received for the appliance's addresses")        \
