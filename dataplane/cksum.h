@@ -60,9 +60,15 @@ static inline uint32_t yard_cksum_byte(uint32_t sum, unsigned offset, uint8_t ol
  */
 static inline uint16_t yard_ipv4_hdr_sum(const void *hdr)
 {
-    uint32_t w[5];
-    memcpy(w, hdr, sizeof(w)); /* the header sits at offset 14: not 4-byte aligned */
-    uint64_t sum = (uint64_t)w[0] + w[1] + w[2] + w[3] + w[4];
+    /* The header sits at offset 14, not 4-byte aligned: one unaligned load
+     * per word (a single memcpy of all five would go through the stack). */
+    const uint8_t *b = (const uint8_t *)hdr;
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < 20; i += 4) {
+        uint32_t w;
+        memcpy(&w, b + i, sizeof(w));
+        sum += w;
+    }
     sum = (sum & 0xffffffff) + (sum >> 32);
     sum = (sum & 0xffffffff) + (sum >> 32);
     sum = (sum & 0xffff) + (sum >> 16);
