@@ -934,7 +934,10 @@ Test(forward, unresolved_next_hop_goes_to_the_agent_rewritten)
     struct delta d = {0};
     d.events[YARD_EV_RX_PACKETS] = 1;
     d.events[YARD_EV_RX_MESSAGES] = 1;
+    /* Routed, through the agent, which sends it once ARP answers. */
     d.events[YARD_EV_HELD] = 1;
+    d.events[YARD_EV_ROUTED] = 1;
+    d.routed[1] = 1;
     check_counters(&d, "held for ARP");
 
     struct yard_slow_item item;
@@ -1100,14 +1103,14 @@ Test(forward, mixed_burst_every_packet_accounted_for)
     unsigned msgs = YARD_BURST_MAX - count[K_ARP] - count[K_BADIP];
     d.events[YARD_EV_RX_PACKETS] = YARD_BURST_MAX;
     d.events[YARD_EV_RX_MESSAGES] = msgs;
-    d.events[YARD_EV_ROUTED] = count[K_ORDERS] + count[K_BILLING];
+    d.events[YARD_EV_ROUTED] = count[K_ORDERS] + count[K_BILLING] + count[K_PENDING];
     d.events[YARD_EV_PUNTED] = count[K_PUNT];
     d.events[YARD_EV_HELD] = count[K_PENDING];
     d.drops[YARD_DROP_NO_ROUTE] = count[K_NOROUTE];
     d.drops[YARD_DROP_BAD_IP] = count[K_BADIP];
     d.drops[YARD_DROP_TTL_EXPIRED] = count[K_TTL];
     for (unsigned i = 0; i < YARD_BURST_MAX; i++)
-        if (kind_of[i] == K_ORDERS || kind_of[i] == K_BILLING)
+        if (kind_of[i] == K_ORDERS || kind_of[i] == K_BILLING || kind_of[i] == K_PENDING)
             d.routed[prio_of[i]]++;
     check_counters(&d, "mixed burst");
 
