@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <rte_ethdev.h>
 #include <rte_ether.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
@@ -41,6 +42,9 @@ struct yard_port {
     struct rte_ring *agent_tx; /* agent -> the lcore that drains it (ARP, held packets) */
     unsigned agent_tx_lcore;   /* lcore that drains agent_tx */
     struct yard_neigh_table *neigh;
+    /* Agent-private: some PMDs (memif on reconnect) reset their counters;
+     * the exported ones must never go backwards. */
+    struct rte_eth_stats stats_last, stats_base;
 };
 
 /* Something a worker hands to the agent: ARP frames, packets waiting for ARP. */

@@ -227,14 +227,42 @@ int yard_ports_start(char *err, size_t errlen)
     return 0;
 }
 
+/* Counters as the device reports them, made monotonic across device resets. */
+static void monotonic_stats(struct yard_port *port, const struct rte_eth_stats *now,
+                            struct rte_eth_stats *out)
+{
+    struct rte_eth_stats *last = &port->stats_last, *base = &port->stats_base;
+    if (now->ipackets < last->ipackets || now->opackets < last->opackets ||
+        now->ibytes < last->ibytes || now->obytes < last->obytes) {
+        base->ipackets += last->ipackets;
+        base->opackets += last->opackets;
+        base->ibytes += last->ibytes;
+        base->obytes += last->obytes;
+        base->imissed += last->imissed;
+        base->ierrors += last->ierrors;
+        base->oerrors += last->oerrors;
+        base->rx_nombuf += last->rx_nombuf;
+    }
+    *last = *now;
+    out->ipackets = base->ipackets + now->ipackets;
+    out->opackets = base->opackets + now->opackets;
+    out->ibytes = base->ibytes + now->ibytes;
+    out->obytes = base->obytes + now->obytes;
+    out->imissed = base->imissed + now->imissed;
+    out->ierrors = base->ierrors + now->ierrors;
+    out->oerrors = base->oerrors + now->oerrors;
+    out->rx_nombuf = base->rx_nombuf + now->rx_nombuf;
+}
+
 void yard_ports_export_stats(void)
 {
     for (unsigned i = 0; i < yard_dp.nb_ports; i++) {
+        struct yard_port *port = &yard_dp.ports[i];
         struct yard_port_stats *ps = yard_shm_port(&yard_dp.shm, i);
-        struct rte_eth_stats s;
+        struct rte_eth_stats now, s;
         struct rte_eth_link link;
-        uint16_t pid = yard_dp.ports[i].port_id;
-        if (rte_eth_stats_get(pid, &s) == 0) {
+        if (rte_eth_stats_get(port->port_id, &now) == 0) {
+            monotonic_stats(port, &now, &s);
             ps->ipackets = s.ipackets;
             ps->opackets = s.opackets;
             ps->ibytes = s.ibytes;
@@ -244,7 +272,7 @@ void yard_ports_export_stats(void)
             ps->oerrors = s.oerrors;
             ps->rx_nombuf = s.rx_nombuf;
         }
-        if (rte_eth_link_get_nowait(pid, &link) == 0) {
+        if (rte_eth_link_get_nowait(port->port_id, &link) == 0) {
             ps->link_up = link.link_status;
             ps->link_speed_mbps = link.link_speed;
         }
