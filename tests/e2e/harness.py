@@ -346,7 +346,24 @@ class Host:
 _lab_seq = 0
 
 
-class Lab:
+class _Scoped:
+    """A `with` block whose clean-up also runs if the runner is interrupted:
+    subclasses set self.key and define _begin() and _end()."""
+
+    def __enter__(self):
+        _register(self.key, self._end)
+        try:
+            self._begin()
+        except BaseException:
+            _release(self.key)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        _release(self.key)
+
+
+class Lab(_Scoped):
     """The appliance's namespace and one host namespace per port.
 
     hosts: letters; host i gets 198.18.i.0/24, the appliance 198.18.i.1 on
@@ -363,17 +380,11 @@ class Lab:
             setattr(self, h.letter, h)
         self.key = ("lab", self.tag)
 
-    def __enter__(self):
-        _register(self.key, self._teardown)
-        try:
-            self._setup()
-        except BaseException:
-            _release(self.key)
-            raise
-        return self
+    def _begin(self):
+        self._setup()
 
-    def __exit__(self, *exc):
-        _release(self.key)
+    def _end(self):
+        self._teardown()
 
     def _new_ns(self, ns):
         sh(["ip", "netns", "add", ns])
@@ -459,7 +470,7 @@ def logs_started():
     return len(_logs)
 
 
-class Dataplane:
+class Dataplane(_Scoped):
     """yard-dataplane on the lab's ports, with a generated configuration.
 
     Passing `eal` replaces the default lcore option (-l 0,1); workers and
@@ -542,17 +553,11 @@ class Dataplane:
             _release(self.key)
         return p.returncode, p.stdout + p.stderr
 
-    def __enter__(self):
-        _register(self.key, self._stop)
-        try:
-            self.start()
-        except BaseException:
-            _release(self.key)
-            raise
-        return self
+    def _begin(self):
+        self.start()
 
-    def __exit__(self, *exc):
-        _release(self.key)
+    def _end(self):
+        self._stop()
 
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
