@@ -37,6 +37,8 @@ struct yard_port {
     uint32_t netmask; /* network byte order */
     uint32_t gateway; /* network byte order, 0 = none */
     uint16_t mtu;
+    bool found; /* the device exists and is ours to close */
+    bool started;
     struct rte_ether_addr mac;
     struct rte_mempool *pool;  /* mbufs on the port's socket */
     struct rte_ring *agent_tx; /* agent -> the lcore that drains it (ARP, held packets) */

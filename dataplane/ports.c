@@ -108,6 +108,7 @@ static int find_port(unsigned index, char *err, size_t errlen)
                  index, pc->device);
         return -EINVAL;
     }
+    port->found = true;
     port->socket = rte_eth_dev_socket_id(port->port_id);
     port->ipv4 = pc->ipv4;
     port->netmask = pc->prefix_len == 0 ? 0 : htonl(~0u << (32 - pc->prefix_len));
@@ -218,6 +219,7 @@ int yard_ports_start(char *err, size_t errlen)
 {
     for (unsigned i = 0; i < yard_dp.nb_ports; i++) {
         int ret = rte_eth_dev_start(yard_dp.ports[i].port_id);
+        yard_dp.ports[i].started = ret == 0;
         if (ret != 0) {
             snprintf(err, errlen, "port %s: start failed: %s", yard_dp.cfg.ports[i].device,
                      rte_strerror(-ret));
@@ -283,7 +285,10 @@ void yard_ports_stop(void)
 {
     for (unsigned i = 0; i < yard_dp.nb_ports; i++) {
         struct yard_port *port = &yard_dp.ports[i];
-        rte_eth_dev_stop(port->port_id);
+        if (!port->found)
+            continue;
+        if (port->started)
+            rte_eth_dev_stop(port->port_id);
         if (port->agent_tx != NULL) {
             struct rte_mbuf *m;
             while (rte_ring_dequeue(port->agent_tx, (void **)&m) == 0)
