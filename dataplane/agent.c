@@ -107,7 +107,7 @@ static void reload_routes(struct yard_lcore_stats *st)
     yard_config_free(&next);
 }
 
-static void apply_command(const struct yard_cmd *cmd, struct yard_lcore_stats *st)
+static void apply_command(const struct yard_cmd *cmd)
 {
     char why[256];
     const struct yard_cmd_route *r = &cmd->u.route;
@@ -126,10 +126,9 @@ static void apply_command(const struct yard_cmd *cmd, struct yard_lcore_stats *s
                 (unsigned long)cmd->seq, cmd->type);
         break;
     }
-    (void)st;
 }
 
-static void serve_commands(struct yard_lcore_stats *st)
+static void serve_commands(void)
 {
     struct rte_ring *ring = yard_shm_cmd_ring(&yard_dp.shm);
     static struct yard_cmd cmds[CMD_BATCH];
@@ -137,7 +136,7 @@ static void serve_commands(struct yard_lcore_stats *st)
     if (n == 0)
         return;
     for (unsigned i = 0; i < n; i++)
-        apply_command(&cmds[i], st);
+        apply_command(&cmds[i]);
     yard_dir_reclaim(yard_dp.dir);
     /* Callers wait on this: publish only once the batch is live. */
     __atomic_store_n(&yard_dp.shm.hdr->cmd_applied_seq, cmds[n - 1].seq, __ATOMIC_RELEASE);
@@ -184,7 +183,7 @@ void yard_agent_run(void)
     while (!yard_dp.quit) {
         uint64_t now = rte_rdtsc();
         serve_slow_rings(st);
-        serve_commands(st);
+        serve_commands();
         if (reload_requested) {
             reload_requested = 0;
             reload_routes(st);

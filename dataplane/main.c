@@ -237,19 +237,15 @@ static void teardown(void)
 
 static void print_summary(void)
 {
-    uint64_t rx = 0, routed = 0, tx = 0, dropped = 0;
-    for (unsigned l = 0; l < YARD_MAX_LCORES; l++) {
-        const struct yard_lcore_stats *st = yard_shm_lcore(&yard_dp.shm, l);
-        if (!st->in_use)
-            continue;
-        rx += st->events[YARD_EV_RX_PACKETS];
-        routed += st->events[YARD_EV_ROUTED];
-        tx += st->events[YARD_EV_TX_PACKETS];
-        for (unsigned r = 0; r < YARD_DROP_MAX; r++)
-            dropped += st->drops[r];
-    }
+    static struct yard_lcore_stats total;
+    yard_shm_lcores_total(&yard_dp.shm, &total);
+    uint64_t dropped = 0;
+    for (unsigned r = 0; r < YARD_DROP_MAX; r++)
+        dropped += total.drops[r];
     fprintf(stderr, "yard-dataplane: stopped: rx %lu, routed %lu, tx %lu, dropped %lu\n",
-            (unsigned long)rx, (unsigned long)routed, (unsigned long)tx, (unsigned long)dropped);
+            (unsigned long)total.events[YARD_EV_RX_PACKETS],
+            (unsigned long)total.events[YARD_EV_ROUTED],
+            (unsigned long)total.events[YARD_EV_TX_PACKETS], (unsigned long)dropped);
 }
 
 int main(int argc, char **argv)

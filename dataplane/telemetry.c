@@ -15,22 +15,7 @@
 
 static void sum_lcores(struct yard_lcore_stats *total)
 {
-    memset(total, 0, sizeof(*total));
-    for (unsigned l = 0; l < YARD_MAX_LCORES; l++) {
-        const struct yard_lcore_stats *st = yard_shm_lcore(&yard_dp.shm, l);
-        if (!st->in_use)
-            continue;
-        for (unsigned e = 0; e < YARD_EV_MAX; e++)
-            total->events[e] += st->events[e];
-        for (unsigned d = 0; d < YARD_DROP_MAX; d++)
-            total->drops[d] += st->drops[d];
-        for (unsigned c = 0; c < YARD_NB_CLASSES; c++) {
-            total->class_routed[c] += st->class_routed[c];
-            total->class_tx[c] += st->class_tx[c];
-            total->class_dropped[c] += st->class_dropped[c];
-        }
-        yard_hist_add(&total->latency, &st->latency);
-    }
+    yard_shm_lcores_total(&yard_dp.shm, total);
 }
 
 static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *d)

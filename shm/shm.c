@@ -597,3 +597,31 @@ int yard_shm_unlink(const char *instance)
         return rc;
     return shm_unlink(name) == 0 ? 0 : -errno;
 }
+
+void yard_lcore_stats_add(struct yard_lcore_stats *dst, const struct yard_lcore_stats *src)
+{
+    for (unsigned e = 0; e < YARD_SHM_EVENT_SLOTS; e++)
+        dst->events[e] += src->events[e];
+    for (unsigned d = 0; d < YARD_SHM_DROP_SLOTS; d++)
+        dst->drops[d] += src->drops[d];
+    for (unsigned c = 0; c < YARD_NB_CLASSES; c++) {
+        dst->class_routed[c] += src->class_routed[c];
+        dst->class_tx[c] += src->class_tx[c];
+        dst->class_dropped[c] += src->class_dropped[c];
+    }
+    yard_hist_add(&dst->latency, &src->latency);
+}
+
+unsigned yard_shm_lcores_total(const struct yard_shm *shm, struct yard_lcore_stats *total)
+{
+    unsigned n = 0;
+    memset(total, 0, sizeof(*total));
+    for (unsigned l = 0; l < shm->hdr->max_lcores; l++) {
+        const struct yard_lcore_stats *st = yard_shm_lcore(shm, l);
+        if (!__atomic_load_n(&st->in_use, __ATOMIC_ACQUIRE))
+            continue;
+        yard_lcore_stats_add(total, st);
+        n++;
+    }
+    return n;
+}

@@ -227,6 +227,15 @@ static inline struct rte_ring *yard_shm_punt_ring(const struct yard_shm *shm)
     return (struct rte_ring *)((char *)shm->hdr + shm->hdr->punt_ring_off);
 }
 
+/* dst += src: every event, drop and class counter and the histogram. */
+void yard_lcore_stats_add(struct yard_lcore_stats *dst, const struct yard_lcore_stats *src);
+
+/*
+ * total = the sum of every lcore block in use (zeroed first). Returns how
+ * many blocks were summed. Any process; reads single-writer counters.
+ */
+unsigned yard_shm_lcores_total(const struct yard_shm *shm, struct yard_lcore_stats *total);
+
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in nanoseconds. */
 uint64_t yard_monotonic_ns(void);
 uint64_t yard_realtime_ns(void);

@@ -163,6 +163,37 @@ Test(shm, counters_written_through_one_mapping_are_seen_through_another)
     yard_shm_close(&dp);
 }
 
+Test(shm, lcore_totals_sum_only_the_blocks_in_use)
+{
+    make_instance("tot");
+    struct yard_shm dp;
+    cr_assert_eq(yard_shm_create(&dp, instance, err, sizeof(err)), 0, "%s", err);
+
+    struct yard_lcore_stats *a = yard_shm_lcore(&dp, 1), *b = yard_shm_lcore(&dp, 7);
+    struct yard_lcore_stats *idle = yard_shm_lcore(&dp, 3);
+    a->in_use = b->in_use = 1;
+    a->events[YARD_EV_ROUTED] = 10;
+    b->events[YARD_EV_ROUTED] = 32;
+    a->drops[YARD_DROP_SHED] = 2;
+    b->drops[YARD_DROP_SHED] = 5;
+    b->class_dropped[3] = 5;
+    a->class_tx[0] = 4;
+    yard_hist_record(&a->latency, 900);
+    yard_hist_record(&b->latency, 2000);
+    idle->events[YARD_EV_ROUTED] = 1000; /* not in use: must not count */
+
+    struct yard_lcore_stats total;
+    cr_assert_eq(yard_shm_lcores_total(&dp, &total), 2);
+    cr_assert_eq(total.events[YARD_EV_ROUTED], 42);
+    cr_assert_eq(total.drops[YARD_DROP_SHED], 7);
+    cr_assert_eq(total.class_dropped[3], 5);
+    cr_assert_eq(total.class_tx[0], 4);
+    cr_assert_eq(total.latency.count, 2);
+    cr_assert_eq(total.latency.max_ns, 2000);
+    cr_assert_eq(total.latency.bucket[yard_hist_bucket(900)], 1);
+    yard_shm_close(&dp);
+}
+
 Test(shm, open_refuses_another_abi_version_naming_both)
 {
     make_instance("abi");
