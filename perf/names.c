@@ -52,21 +52,12 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static unsigned digits10(unsigned v)
+/* Digits v takes in `base`. */
+static unsigned digits(unsigned v, unsigned base)
 {
     unsigned d = 1;
-    while (v >= 10) {
-        v /= 10;
-        d++;
-    }
-    return d;
-}
-
-static unsigned digits36(unsigned v)
-{
-    unsigned d = 1;
-    while (v >= 36) {
-        v /= 36;
+    while (v >= base) {
+        v /= base;
         d++;
     }
     return d;
@@ -164,11 +155,11 @@ unsigned yard_bench_name(unsigned i, unsigned max_len, char *buf)
     /* Only 36 one-byte names exist; give the first ones a fair chance at one. */
     if (i < 36 && (h >> 40) % 8 == 0)
         len = 1;
-    unsigned d = digits10(i);
+    unsigned d = digits(i, 10);
 
     if (len < d + 2) {
         /* Too short for "word<sep>number": base 36, no separator. */
-        unsigned t = digits36(i);
+        unsigned t = digits(i, 36);
         if (t > max_len)
             return 0;
         if (len < t)
