@@ -1,10 +1,17 @@
 /*
- * agent.c - the main lcore: slow paths, commands, timers, heartbeats.
+ * agent.c - the main lcore: slow paths, commands, replies, timers,
+ * heartbeats.
  *
  * Everything the workers must not do on their hot path comes here, and
  * every change to shared tables is made here, by this one writer, followed
  * by one QSBR grace period per batch (yard_dir_reclaim) before anything
  * retired is freed.
+ *
+ * Commands come in bursts from the control plane (a full sync re-sends the
+ * whole directory), so the agent drains the ring while it holds anything:
+ * a slice of about 2 ms of commands, then one grace period and the
+ * published progress, then the next slice. A million adds go through in
+ * well under a second this way; one burst per 1 ms tick would take minutes.
  */
 #include <errno.h>
 #include <signal.h>
@@ -19,40 +26,61 @@
 #include "dp.h"
 #include "neigh.h"
 #include "ports.h"
-#include "route.h"
+#include "reply.h"
 
 #define AGENT_TICK_US         1000
 #define SLOW_BATCH            64
-#define CMD_BATCH             256
+#define CMD_BURST             256
+#define CMD_SLICE_US          2000
+#define REPLIES_PER_TICK      256
 #define STATS_PERIOD_MS       100
 #define NEIGH_TIMER_PERIOD_MS 10
+#define REJECT_LOG_PER_S      10 /* rejected commands logged per second; the rest counted */
+#define RELOAD_LOG_MAX        10 /* refused routes logged per reload */
 
 static volatile sig_atomic_t reload_requested;
+
+/* Agent-private command bookkeeping, published in the shm header. */
+static struct {
+    uint64_t applied, rejected;
+    uint32_t generation; /* of the last SYNC_END, published with its batch */
+    bool generation_done;
+    uint64_t log_window_tsc; /* start of the current rejection-log second */
+    unsigned logged;
+    uint64_t unlogged;
+    uint64_t next_stats_tsc, next_timers_tsc;
+} agent;
 
 void yard_agent_request_reload(void)
 {
     reload_requested = 1;
 }
 
-static int install_conf_routes(const struct yard_config *cfg, char *err, unsigned long errlen)
+void yard_agent_publish_directory(void)
 {
-    for (unsigned i = 0; i < cfg->nb_routes; i++) {
-        const struct yard_route_conf *rc = &cfg->routes[i];
-        char why[256];
-        int ret = yard_route_install(rc->name, rc->name_len, rc->ipv4, rc->udp_port,
-                                     rc->has_mac ? rc->mac : NULL, why, sizeof(why));
-        if (ret < 0) {
-            snprintf(err, errlen, "config %s: routes[%u] ('%s'): %s", cfg->path, i, rc->name, why);
-            return ret;
-        }
-    }
-    return 0;
+    struct yard_shm_header *h = yard_dp.shm.hdr;
+    __atomic_store_n(&h->dir_names, yard_dir_count(yard_dp.dir), __ATOMIC_RELAXED);
+    __atomic_store_n(&h->dir_locations, yard_dp.dests.nb_locations, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->dir_capacity, yard_dir_capacity(yard_dp.dir), __ATOMIC_RELAXED);
+    __atomic_store_n(&h->dir_bytes, yard_dir_bytes(yard_dp.dir), __ATOMIC_RELAXED);
+    __atomic_store_n(&h->cmd_applied, agent.applied, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->cmd_rejected, agent.rejected, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->sync_swept, yard_dp.dests.swept, __ATOMIC_RELAXED);
 }
 
 int yard_agent_load_routes(char *err, unsigned long errlen)
 {
-    int ret = install_conf_routes(&yard_dp.cfg, err, errlen);
+    const struct yard_config *cfg = &yard_dp.cfg;
+    int ret = 0;
+    yard_dest_config_begin(&yard_dp.dests);
+    for (unsigned i = 0; i < cfg->nb_routes && ret == 0; i++) {
+        char why[256];
+        ret = yard_dest_set_config(&yard_dp.dests, &cfg->routes[i], why, sizeof(why));
+        if (ret < 0)
+            snprintf(err, errlen, "config %s: routes[%u]: %s", cfg->path, i, why);
+    }
     yard_dir_reclaim(yard_dp.dir);
+    yard_agent_publish_directory();
     return ret;
 }
 
@@ -62,7 +90,7 @@ static int cmp_route_name(const void *a, const void *b)
                   ((const struct yard_route_conf *)b)->name);
 }
 
-/* SIGHUP: make the directory's static part match the file again. */
+/* SIGHUP: make the directory's CONFIG locations match the file again. */
 static void reload_routes(struct yard_lcore_stats *st)
 {
     struct yard_config next;
@@ -73,31 +101,38 @@ static void reload_routes(struct yard_lcore_stats *st)
     }
     for (unsigned p = 0; p < yard_dp.nb_ports; p++)
         yard_neigh_reload_begin(&yard_dp.ports[p]);
-    int installed = install_conf_routes(&next, err, sizeof(err));
+    yard_dest_config_begin(&yard_dp.dests);
+    unsigned failed = 0;
+    for (unsigned i = 0; i < next.nb_routes; i++) {
+        char why[256];
+        if (yard_dest_set_config(&yard_dp.dests, &next.routes[i], why, sizeof(why)) < 0 &&
+            ++failed <= RELOAD_LOG_MAX)
+            fprintf(stderr, "yard-dataplane: reload: config %s: routes[%u]: %s\n", next.path, i,
+                    why);
+    }
     for (unsigned p = 0; p < yard_dp.nb_ports; p++)
         yard_neigh_reload_end(&yard_dp.ports[p], st);
-    if (installed < 0) {
-        fprintf(stderr, "yard-dataplane: reload: %s\n", err);
-        yard_config_free(&next);
-        yard_dir_reclaim(yard_dp.dir);
-        return;
-    }
-    /* Names in the old file but not the new one go away. */
+    /* What the old file had and the new one does not goes now. */
     struct yard_route_conf *old = yard_dp.cfg.routes;
     unsigned nb_old = yard_dp.cfg.nb_routes, removed = 0;
+    yard_dest_config_end(&yard_dp.dests, old, nb_old);
+    yard_dir_reclaim(yard_dp.dir);
+    yard_agent_publish_directory();
+
     struct yard_route_conf *running_routes = next.routes;
     unsigned nb_running = next.nb_routes;
     if (nb_running > 0)
         qsort(running_routes, nb_running, sizeof(*running_routes), cmp_route_name);
-    for (unsigned i = 0; i < nb_old; i++) {
-        if (nb_running == 0 || bsearch(&old[i], running_routes, nb_running, sizeof(*running_routes),
-                                       cmp_route_name) == NULL) {
-            removed += yard_dir_del(yard_dp.dir, old[i].name, old[i].name_len) == 0;
-        }
-    }
-    yard_dir_reclaim(yard_dp.dir);
-    fprintf(stderr, "yard-dataplane: reloaded %s: %u routes installed, %u removed\n", next.path,
-            nb_running, removed);
+    for (unsigned i = 0; i < nb_old; i++)
+        removed += nb_running == 0 || bsearch(&old[i], running_routes, nb_running,
+                                              sizeof(*running_routes), cmp_route_name) == NULL;
+    if (failed > 0)
+        fprintf(stderr,
+                "yard-dataplane: reloaded %s: %u routes installed, %u removed, %u refused\n",
+                next.path, nb_running - failed, removed, failed);
+    else
+        fprintf(stderr, "yard-dataplane: reloaded %s: %u routes installed, %u removed\n", next.path,
+                nb_running, removed);
     /* Only the routes take effect without a restart: swap them in and let
      * the new file's other settings go with the old routes. */
     next.routes = old;
@@ -107,39 +142,76 @@ static void reload_routes(struct yard_lcore_stats *st)
     yard_config_free(&next);
 }
 
-static void apply_command(const struct yard_cmd *cmd)
+/* ---- commands ---- */
+
+static int apply_command(const struct yard_cmd *cmd, char *why, size_t whylen)
 {
-    char why[256];
-    const struct yard_cmd_route *r = &cmd->u.route;
-    unsigned len = r->name_len > YARD_NAME_MAX ? YARD_NAME_MAX : r->name_len;
+    const struct yard_cmd_loc *l = &cmd->u.loc;
     switch (cmd->type) {
-    case YARD_CMD_ROUTE_ADD:
-        if (yard_route_install(r->name, len, r->ipv4, r->udp_port, r->has_mac ? r->mac : NULL, why,
-                               sizeof(why)) < 0)
-            fprintf(stderr, "yard-dataplane: command %lu: %s\n", (unsigned long)cmd->seq, why);
-        break;
-    case YARD_CMD_ROUTE_DEL:
-        yard_dir_del(yard_dp.dir, r->name, len);
-        break;
+    case YARD_CMD_LOC_ADD: {
+        struct yard_loc_spec spec = {
+            .ipv4 = l->ipv4,
+            .udp_port = l->udp_port,
+            .dest_type = l->dest_type,
+            .origin = l->origin,
+            .node = l->node,
+            .mac = l->has_mac ? l->mac : NULL,
+        };
+        return yard_dest_add(&yard_dp.dests, l->name, l->name_len, &spec, why, whylen);
+    }
+    case YARD_CMD_LOC_DEL:
+        return yard_dest_del_loc(&yard_dp.dests, l->name, l->name_len, l->ipv4, l->udp_port, why,
+                                 whylen);
+    case YARD_CMD_NAME_DEL:
+        return yard_dest_del_name(&yard_dp.dests, l->name, l->name_len, why, whylen);
+    case YARD_CMD_SYNC_BEGIN:
+        yard_dest_sync_begin(&yard_dp.dests, cmd->generation);
+        return 0;
+    case YARD_CMD_SYNC_END: {
+        uint64_t swept;
+        int ret = yard_dest_sync_end(&yard_dp.dests, cmd->generation, &swept, why, whylen);
+        if (ret == 0) {
+            agent.generation = cmd->generation;
+            agent.generation_done = true;
+        }
+        return ret;
+    }
     default:
-        fprintf(stderr, "yard-dataplane: command %lu: unknown type %u ignored\n",
-                (unsigned long)cmd->seq, cmd->type);
-        break;
+        snprintf(why, whylen, "unknown command type %u; this dataplane speaks shm ABI %u",
+                 cmd->type, YARD_SHM_ABI_VERSION);
+        return -EINVAL;
     }
 }
 
-static void serve_commands(void)
+/* A refused command is logged, at most REJECT_LOG_PER_S a second. */
+static void log_rejection(const struct yard_cmd *cmd, const char *why)
 {
-    struct rte_ring *ring = yard_shm_cmd_ring(&yard_dp.shm);
-    static struct yard_cmd cmds[CMD_BATCH];
-    unsigned n = rte_ring_dequeue_burst_elem(ring, cmds, sizeof(cmds[0]), CMD_BATCH, NULL);
-    if (n == 0)
-        return;
-    for (unsigned i = 0; i < n; i++)
-        apply_command(&cmds[i]);
-    yard_dir_reclaim(yard_dp.dir);
+    uint64_t now = rte_rdtsc();
+    if (now - agent.log_window_tsc >= yard_dp.tsc_hz) {
+        if (agent.unlogged > 0)
+            fprintf(stderr, "yard-dataplane: %llu more commands refused (see cmd_rejected)\n",
+                    (unsigned long long)agent.unlogged);
+        agent.log_window_tsc = now;
+        agent.logged = 0;
+        agent.unlogged = 0;
+    }
+    if (agent.logged++ < REJECT_LOG_PER_S)
+        fprintf(stderr, "yard-dataplane: command %llu refused: %s\n", (unsigned long long)cmd->seq,
+                why);
+    else
+        agent.unlogged++;
+}
+
+static void publish_progress(uint64_t last_seq)
+{
+    yard_agent_publish_directory();
+    if (agent.generation_done) {
+        __atomic_store_n(&yard_dp.shm.hdr->dataplane.generation, agent.generation,
+                         __ATOMIC_RELEASE);
+        agent.generation_done = false;
+    }
     /* Callers wait on this: publish only once the batch is live. */
-    __atomic_store_n(&yard_dp.shm.hdr->cmd_applied_seq, cmds[n - 1].seq, __ATOMIC_RELEASE);
+    __atomic_store_n(&yard_dp.shm.hdr->cmd_applied_seq, last_seq, __ATOMIC_RELEASE);
 }
 
 static void serve_slow_rings(struct yard_lcore_stats *st)
@@ -167,37 +239,78 @@ static void serve_slow_rings(struct yard_lcore_stats *st)
     }
 }
 
-static void heartbeat(void)
+/* Heartbeat, port counters and neighbor timers, each when due. */
+static void housekeeping(struct yard_lcore_stats *st)
 {
-    __atomic_store_n(&yard_dp.shm.hdr->dataplane.heartbeat_ns, yard_monotonic_ns(),
-                     __ATOMIC_RELEASE);
+    uint64_t now = rte_rdtsc();
+    uint64_t tsc_ms = yard_dp.tsc_hz / 1000;
+    if (now >= agent.next_timers_tsc) {
+        for (unsigned p = 0; p < yard_dp.nb_ports; p++)
+            yard_neigh_timers(&yard_dp.ports[p], now, st);
+        agent.next_timers_tsc = now + NEIGH_TIMER_PERIOD_MS * tsc_ms;
+    }
+    if (now >= agent.next_stats_tsc) {
+        __atomic_store_n(&yard_dp.shm.hdr->dataplane.heartbeat_ns, yard_monotonic_ns(),
+                         __ATOMIC_RELEASE);
+        yard_ports_export_stats();
+        agent.next_stats_tsc = now + STATS_PERIOD_MS * tsc_ms;
+    }
+}
+
+unsigned long yard_agent_serve_commands(struct yard_lcore_stats *st)
+{
+    static struct yard_cmd cmds[CMD_BURST];
+    struct rte_ring *ring = yard_shm_cmd_ring(&yard_dp.shm);
+    uint64_t slice_tsc = yard_dp.tsc_hz / 1000000 * CMD_SLICE_US;
+    unsigned long total = 0;
+    for (;;) {
+        uint64_t end = rte_rdtsc() + slice_tsc;
+        unsigned long taken = 0;
+        uint64_t last_seq = 0;
+        do {
+            unsigned n =
+                rte_ring_sc_dequeue_burst_elem(ring, cmds, sizeof(cmds[0]), CMD_BURST, NULL);
+            if (n == 0)
+                break;
+            for (unsigned i = 0; i < n; i++) {
+                char why[256];
+                if (apply_command(&cmds[i], why, sizeof(why)) == 0) {
+                    agent.applied++;
+                } else {
+                    agent.rejected++;
+                    log_rejection(&cmds[i], why);
+                }
+            }
+            last_seq = cmds[n - 1].seq;
+            taken += n;
+        } while (rte_rdtsc() < end);
+        if (taken == 0)
+            break;
+        total += taken;
+        yard_dir_reclaim(yard_dp.dir);
+        publish_progress(last_seq);
+        /* Stay responsive while a long sync streams in. */
+        serve_slow_rings(st);
+        yard_replies_serve(st, REPLIES_PER_TICK);
+        housekeeping(st);
+    }
+    return total;
 }
 
 void yard_agent_run(void)
 {
     struct yard_lcore_stats *st = yard_shm_lcore(&yard_dp.shm, yard_dp.agent_lcore);
-    uint64_t tsc_ms = yard_dp.tsc_hz / 1000;
-    uint64_t next_stats = 0, next_timers = 0;
     struct timespec tick = {0, AGENT_TICK_US * 1000L};
 
     while (!yard_dp.quit) {
-        uint64_t now = rte_rdtsc();
         serve_slow_rings(st);
-        serve_commands();
+        yard_replies_serve(st, REPLIES_PER_TICK);
+        yard_agent_serve_commands(st);
         if (reload_requested) {
             reload_requested = 0;
             reload_routes(st);
         }
-        if (now >= next_timers) {
-            for (unsigned p = 0; p < yard_dp.nb_ports; p++)
-                yard_neigh_timers(&yard_dp.ports[p], now, st);
-            next_timers = now + NEIGH_TIMER_PERIOD_MS * tsc_ms;
-        }
-        if (now >= next_stats) {
-            heartbeat();
-            yard_ports_export_stats();
-            next_stats = now + STATS_PERIOD_MS * tsc_ms;
-        }
+        housekeeping(st);
         nanosleep(&tick, NULL);
     }
     yard_ports_export_stats();

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <yaml.h>
 
 /* ---- the raw mirror of the file: every scalar as text, NULL = not given ---- */
@@ -70,6 +71,17 @@ struct raw_arp {
     char *neighbor_ttl_s;
 };
 
+struct raw_control {
+    char *socket;
+    char *socket_mode;
+    char *state_dir;
+    char *metrics_listen;
+    char *lease_ms;
+    char *max_lease_ms;
+    char *node_name;
+    char *wal_compact_bytes;
+};
+
 struct raw_config {
     char *instance;
     char *mode;
@@ -88,6 +100,10 @@ struct raw_config {
     struct raw_route *routes;
     unsigned routes_count;
     struct raw_arp *arp;
+    char *directory_capacity;
+    char *punt_rate_per_source;
+    char *punt_burst;
+    struct raw_control *control;
 };
 
 /*
@@ -147,6 +163,18 @@ static const cyaml_schema_field_t arp_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t control_fields[] = {
+    VAL("socket", struct raw_control, socket),
+    VAL("socket_mode", struct raw_control, socket_mode),
+    VAL("state_dir", struct raw_control, state_dir),
+    VAL("metrics_listen", struct raw_control, metrics_listen),
+    VAL("lease_ms", struct raw_control, lease_ms),
+    VAL("max_lease_ms", struct raw_control, max_lease_ms),
+    TEXT("node_name", struct raw_control, node_name),
+    VAL("wal_compact_bytes", struct raw_control, wal_compact_bytes),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t top_fields[] = {
     TEXT("instance", struct raw_config, instance),
     VAL("mode", struct raw_config, mode),
@@ -165,6 +193,10 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_SEQUENCE("routes", OPT_NULL, struct raw_config, routes, &route_entry, 0,
                          CYAML_UNLIMITED),
     CYAML_FIELD_MAPPING_PTR("arp", OPT_NULL, struct raw_config, arp, arp_fields),
+    VAL("directory_capacity", struct raw_config, directory_capacity),
+    VAL("punt_rate_per_source", struct raw_config, punt_rate_per_source),
+    VAL("punt_burst", struct raw_config, punt_burst),
+    CYAML_FIELD_MAPPING_PTR("control", OPT_NULL, struct raw_config, control, control_fields),
     CYAML_FIELD_END,
 };
 
@@ -493,6 +525,16 @@ static void check_instance(struct problems *p, const char *text, struct yard_con
  */
 #define MBUFS_MIN      1023
 #define MBUF_CACHE_MAX 512
+
+#define DIRECTORY_MIN    1024
+#define DIRECTORY_MAX    16777216
+#define PUNT_RATE_MAX    100000000
+#define PUNT_BURST_MAX   1000000
+#define LEASE_MIN_MS     1000
+#define LEASE_MAX_MS     3600000
+#define MAX_LEASE_MAX_MS 86400000
+#define WAL_COMPACT_MIN  65536
+#define WAL_COMPACT_MAX  (1ull << 40)
 _Static_assert(MBUF_CACHE_MAX * 3 <= MBUFS_MIN * 2, "mbuf_cache range must fit mbufs / 1.5");
 
 static void check_scalars(struct problems *p, const struct raw_config *raw, struct yard_config *cfg)
@@ -524,6 +566,191 @@ static void check_scalars(struct problems *p, const struct raw_config *raw, stru
         GET_UINT(p, TOP("arp.retries"), raw->arp->retries, 1, 20, cfg->arp_retries);
         GET_UINT(p, TOP("arp.neighbor_ttl_s"), raw->arp->neighbor_ttl_s, 1, 86400,
                  cfg->neighbor_ttl_s);
+    }
+    GET_UINT(p, TOP("directory_capacity"), raw->directory_capacity, DIRECTORY_MIN, DIRECTORY_MAX,
+             cfg->directory_capacity);
+    GET_UINT(p, TOP("punt_rate_per_source"), raw->punt_rate_per_source, 0, PUNT_RATE_MAX,
+             cfg->punt_rate_per_source);
+    GET_UINT(p, TOP("punt_burst"), raw->punt_burst, 1, PUNT_BURST_MAX, cfg->punt_burst);
+}
+
+/* ---- the control plane's section ---- */
+
+static bool node_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    return n >= 1 && n <= YARD_CONF_NAME_MAX &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
+/* The host name as a node name; a long or odd FQDN falls back to its first label. */
+static void default_node_name(char *out, size_t outlen)
+{
+    char host[256] = "";
+
+    out[0] = '\0';
+    if (gethostname(host, sizeof(host) - 1) != 0)
+        return;
+    if (!node_name_ok(host))
+        host[strcspn(host, ".")] = '\0';
+    if (node_name_ok(host))
+        snprintf(out, outlen, "%s", host);
+}
+
+static void control_defaults(struct yard_control_conf *c, const char *instance)
+{
+    snprintf(c->socket, sizeof(c->socket), "/run/yard/%s.sock", instance);
+    c->socket_mode = 0660;
+    snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/yard/%s", instance);
+    c->metrics_enabled = true;
+    snprintf(c->metrics_listen, sizeof(c->metrics_listen), "127.0.0.1:9740");
+    c->metrics_ipv4 = htonl(0x7f000001);
+    c->metrics_port = 9740;
+    c->lease_ms = 30000;
+    c->max_lease_ms = 300000;
+    default_node_name(c->node_name, sizeof(c->node_name));
+    c->wal_compact_bytes = 64ull << 20;
+}
+
+/* An absolute path that fits `cap` bytes with its NUL. */
+static void check_path(struct problems *p, const char *key, const char *text, char *out, size_t cap,
+                       const char *example)
+{
+    if (text == NULL)
+        return;
+    if (text[0] != '/' || strlen(text) >= cap) {
+        problem(p, TOP(key), text, "must be an absolute path of at most %zu bytes; write e.g. %s",
+                cap - 1, example);
+        return;
+    }
+    memcpy(out, text, strlen(text) + 1);
+}
+
+/* A file mode: octal with a leading 0 (0660, 0o660) as chmod takes it, or plain decimal. */
+static void check_mode(struct problems *p, const char *text, uint32_t *out)
+{
+    const char *digits = text;
+    int base = 10;
+    char *end;
+    unsigned long v;
+
+    if (text == NULL)
+        return;
+    if (text[0] == '0' && (text[1] == 'o' || text[1] == 'O')) {
+        digits = text + 2;
+        base = 8;
+    } else if (text[0] == '0' && text[1] != '\0') {
+        digits = text + 1;
+        base = 8;
+    }
+    if (*digits == '\0' ||
+        strspn(digits, base == 8 ? "01234567" : "0123456789") != strlen(digits)) {
+        problem(p, TOP("control.socket_mode"), text,
+                "not a file mode; write it in octal with a leading zero, e.g. 0660");
+        return;
+    }
+    errno = 0;
+    v = strtoul(digits, &end, base);
+    if (errno != 0 || v > 0777) {
+        problem(p, TOP("control.socket_mode"), text,
+                "out of range: a mode is 0 to 0777; write it in octal with a leading zero, e.g. "
+                "0660");
+        return;
+    }
+    *out = (uint32_t)v;
+}
+
+/* "ADDR:PORT" with a dotted-quad address, or "off". */
+static void check_listen(struct problems *p, const char *text, struct yard_control_conf *c)
+{
+    char addr[INET_ADDRSTRLEN];
+    const char *colon;
+    uint32_t host;
+    uint64_t port;
+
+    if (text == NULL)
+        return;
+    if (strcmp(text, "off") == 0) {
+        c->metrics_enabled = false;
+        c->metrics_listen[0] = '\0';
+        c->metrics_ipv4 = 0;
+        c->metrics_port = 0;
+        return;
+    }
+    colon = strrchr(text, ':');
+    if (colon == NULL || (size_t)(colon - text) >= sizeof(addr)) {
+        problem(p, TOP("control.metrics_listen"), text,
+                "not ADDRESS:PORT; write e.g. 127.0.0.1:9740, or off to disable metrics");
+        return;
+    }
+    memcpy(addr, text, (size_t)(colon - text));
+    addr[colon - text] = '\0';
+    if (!parse_ipv4(addr, &host)) {
+        problem(p, TOP("control.metrics_listen"), text,
+                "the address is not an IPv4 address; write e.g. 127.0.0.1:9740 (0.0.0.0 for "
+                "every address)");
+        return;
+    }
+    if (colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+        strlen(colon + 1) > 5 || (port = strtoull(colon + 1, NULL, 10)) < 1 || port > 65535) {
+        problem(p, TOP("control.metrics_listen"), text,
+                "the port must be a number from 1 to 65535; write e.g. 127.0.0.1:9740");
+        return;
+    }
+    c->metrics_enabled = true;
+    snprintf(c->metrics_listen, sizeof(c->metrics_listen), "%s", text);
+    c->metrics_ipv4 = htonl(host);
+    c->metrics_port = (uint16_t)port;
+}
+
+static void check_control(struct problems *p, const struct raw_config *raw, struct yard_config *cfg)
+{
+    const struct raw_control *r = raw->control;
+    struct yard_control_conf *c = &cfg->control;
+    char example[160];
+
+    /* The instance is known now: defaults that name it take its value. */
+    control_defaults(c, cfg->instance);
+    if (r != NULL) {
+        snprintf(example, sizeof(example), "/run/yard/%s.sock", cfg->instance);
+        check_path(p, "control.socket", r->socket, c->socket, sizeof(c->socket), example);
+        check_mode(p, r->socket_mode, &c->socket_mode);
+        snprintf(example, sizeof(example), "/var/lib/yard/%s", cfg->instance);
+        check_path(p, "control.state_dir", r->state_dir, c->state_dir, sizeof(c->state_dir),
+                   example);
+        check_listen(p, r->metrics_listen, c);
+        GET_UINT(p, TOP("control.lease_ms"), r->lease_ms, LEASE_MIN_MS, LEASE_MAX_MS, c->lease_ms);
+        GET_UINT(p, TOP("control.max_lease_ms"), r->max_lease_ms, LEASE_MIN_MS, MAX_LEASE_MAX_MS,
+                 c->max_lease_ms);
+        GET_UINT(p, TOP("control.wal_compact_bytes"), r->wal_compact_bytes, WAL_COMPACT_MIN,
+                 WAL_COMPACT_MAX, c->wal_compact_bytes);
+        if (r->node_name != NULL) {
+            if (node_name_ok(r->node_name))
+                snprintf(c->node_name, sizeof(c->node_name), "%s", r->node_name);
+            else
+                problem(p, TOP("control.node_name"), r->node_name,
+                        "must be 1 to %d characters from A-Z a-z 0-9 _ . -; use e.g. yard-1",
+                        YARD_CONF_NAME_MAX);
+        }
+    }
+    if (c->max_lease_ms < c->lease_ms) {
+        char value[24];
+
+        snprintf(value, sizeof(value), "%u", c->max_lease_ms);
+        problem(p, TOP("control.max_lease_ms"), value,
+                "below control.lease_ms (%u): the default lease would be over the longest one "
+                "allowed; raise max_lease_ms to at least %u or lower lease_ms",
+                c->lease_ms, c->lease_ms);
+    }
+    if (c->node_name[0] == '\0' && (r == NULL || r->node_name == NULL)) {
+        char host[256] = "";
+
+        gethostname(host, sizeof(host) - 1);
+        problem(p, TOP("control.node_name"), NULL,
+                "the host name '%.80s' is not a usable node name (1 to %d characters from A-Z "
+                "a-z 0-9 _ . -); set control.node_name, e.g. yard-1",
+                host, YARD_CONF_NAME_MAX);
     }
 }
 
@@ -1338,6 +1565,10 @@ void yard_config_defaults(struct yard_config *cfg)
     cfg->arp_retry_ms = 500;
     cfg->arp_retries = 3;
     cfg->neighbor_ttl_s = 300;
+    cfg->directory_capacity = 65536;
+    cfg->punt_rate_per_source = 10000;
+    cfg->punt_burst = 1000;
+    control_defaults(&cfg->control, cfg->instance);
 }
 
 /*
@@ -1386,11 +1617,21 @@ int yard_config_parse(const char *name, const char *yaml, size_t len, struct yar
     if (raw == NULL)
         raw = &empty;
     check_scalars(&p, raw, cfg);
+    check_control(&p, raw, cfg);
     check_lcores(&p, raw, cfg);
     check_ports(&p, raw, cfg);
     rc = check_routes(&p, raw, cfg);
     if (rc == -ENOMEM)
         problem_text(&p, "out of memory for %u routes", raw->routes_count);
+    if (cfg->nb_routes > cfg->directory_capacity) {
+        char value[24];
+
+        snprintf(value, sizeof(value), "%u", cfg->directory_capacity);
+        problem(&p, TOP("directory_capacity"), value,
+                "smaller than the %u routes in this file; raise directory_capacity to at least %u "
+                "(and leave room for the names applications register)",
+                cfg->nb_routes, cfg->nb_routes);
+    }
 
     if (raw != &empty)
         cyaml_free(&cyaml_cfg, &top_schema, raw, 0);

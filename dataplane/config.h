@@ -50,6 +50,27 @@ struct yard_route_conf {
     uint8_t mac[6];
 };
 
+/*
+ * The control plane's settings (the `control:` section). yard-control reads
+ * them from the same file as the dataplane, which checks and ignores them.
+ */
+struct yard_control_conf {
+    char socket[108];           /* management socket path; default /run/yard/<instance>.sock */
+    uint32_t socket_mode;       /* its permission bits, 0..0777; default 0660 */
+    char state_dir[256];        /* WAL and snapshots; default /var/lib/yard/<instance> */
+    bool metrics_enabled;       /* false when metrics_listen is "off" */
+    char metrics_listen[32];    /* "ADDR:PORT" as written; default 127.0.0.1:9740 */
+    uint32_t metrics_ipv4;      /* its address, network byte order */
+    uint16_t metrics_port;      /* its port, host byte order */
+    uint32_t lease_ms;          /* registrations' lease, 1000..3600000; default 30000 */
+    uint32_t max_lease_ms;      /* longest lease an application may ask for, >= lease_ms;
+                                 * default 300000 */
+    char node_name[64];         /* this node in the cluster, 1..63 of [A-Za-z0-9_.-];
+                                 * default the host name */
+    uint64_t wal_compact_bytes; /* WAL size that triggers a snapshot, >= 65536;
+                                 * default 67108864 */
+};
+
 struct yard_config {
     char path[256];
     char instance[YARD_CONF_INSTANCE_MAX + 1]; /* default "default"; [A-Za-z0-9_.-] */
@@ -79,9 +100,18 @@ struct yard_config {
     uint32_t arp_retry_ms;     /* between ARP requests, default 500 */
     uint32_t arp_retries;      /* requests before giving up, default 3 */
     uint32_t neighbor_ttl_s;   /* resolved entries are refreshed after this, default 300 */
+
+    uint32_t directory_capacity;   /* names the directory holds, 1024..16777216, default 65536 */
+    uint32_t punt_rate_per_source; /* control messages/s per source, 0 = no limit; default 10000 */
+    uint32_t punt_burst;           /* messages a source may send at once, default 1000 */
+
+    struct yard_control_conf control;
 };
 
-/* Fill every field with its default (no ports, no routes). */
+/*
+ * Fill every field with its default (no ports, no routes), for instance
+ * "default" and the host name as node name.
+ */
 void yard_config_defaults(struct yard_config *cfg);
 
 /*

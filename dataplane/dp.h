@@ -19,6 +19,7 @@
 #include <rte_ring.h>
 
 #include "config.h"
+#include "dest.h"
 #include "dir.h"
 #include "txq.h"
 #include "yard_shm.h"
@@ -28,6 +29,10 @@
 #define YARD_MAX_RXQ_LCORE  16
 #define YARD_BURST_MAX      64
 #define YARD_SLOW_RING_SIZE 1024
+#define YARD_PUNT_BUCKETS   1024 /* per lcore; a power of two */
+/* Data room of header mbufs: the usual headroom and 64 bytes for a copy's
+ * Ethernet, IPv4 and UDP headers (42). */
+#define YARD_HDR_MBUF_ROOM (RTE_PKTMBUF_HEADROOM + 64)
 
 /* A DPDK port as the dataplane uses it. */
 struct yard_port {
@@ -40,9 +45,11 @@ struct yard_port {
     bool found; /* the device exists and is ours to close */
     bool started;
     struct rte_ether_addr mac;
-    struct rte_mempool *pool;  /* mbufs on the port's socket */
-    struct rte_ring *agent_tx; /* agent -> the lcore that drains it (ARP, held packets) */
-    unsigned agent_tx_lcore;   /* lcore that drains agent_tx */
+    struct rte_mempool *pool;     /* mbufs on the port's socket */
+    struct rte_mempool *hdr_pool; /* small mbufs for topic copies' headers and bodies */
+    bool tx_chains;               /* the device sends chained (multi-segment) mbufs */
+    struct rte_ring *agent_tx;    /* agent -> the lcore that drains it (ARP, held packets) */
+    unsigned agent_tx_lcore;      /* lcore that drains agent_tx */
     struct yard_neigh_table *neigh;
     /* Agent-private: some PMDs (memif on reconnect) reset their counters;
      * the exported ones must never go backwards. */
@@ -79,15 +86,22 @@ struct yard_lcore {
     struct rte_ring *slow;          /* worker -> agent, single producer, single consumer */
     struct yard_lcore_stats *stats; /* in shm */
     bool drains_agent_tx;
+
+    /* Punt rate limit: token buckets kept as their theoretical arrival
+     * time in TSC cycles (forward.c), indexed by a hash of the source. */
+    uint64_t punt_tat[YARD_PUNT_BUCKETS];
 } __rte_cache_aligned;
 
 struct yard_dp {
     struct yard_config cfg;
     struct yard_shm shm;
     struct yard_dir *dir;
+    struct yard_dests dests; /* the agent's view of the directory's destinations */
     uint16_t data_udp_port_be;
     uint64_t tsc_hz;
-    uint64_t ns_per_tsc_q32; /* nanoseconds per TSC cycle, fixed point << 32 */
+    uint64_t ns_per_tsc_q32;     /* nanoseconds per TSC cycle, fixed point << 32 */
+    uint64_t punt_interval_tsc;  /* between punts of one source at the limit; 0 = no limit */
+    uint64_t punt_tolerance_tsc; /* (punt_burst - 1) intervals */
 
     unsigned nb_ports;
     struct yard_port ports[YARD_MAX_PORTS];
@@ -98,6 +112,7 @@ struct yard_dp {
     unsigned agent_lcore;
 
     struct rte_mempool *pool[RTE_MAX_NUMA_NODES];
+    struct rte_mempool *hdr_pool[RTE_MAX_NUMA_NODES];
 
     volatile bool quit;
 };
@@ -107,6 +122,8 @@ extern struct yard_dp yard_dp;
 /* Port of a port_id, or NULL. */
 static inline struct yard_port *yard_dp_port(uint16_t port_id)
 {
+    if (port_id >= RTE_MAX_ETHPORTS)
+        return NULL;
     int i = yard_dp.port_index[port_id];
     return i < 0 ? NULL : &yard_dp.ports[i];
 }

@@ -7,8 +7,18 @@
  *      envelope and build its 64-byte name key; everything that is not a
  *      routable MSG leaves here (slow ring, punt ring, or a counted drop);
  *   2. rte_hash bulk lookup of all keys;
- *   3. per hit: rewrite headers, decrement ttl, and group by class and
- *      egress port for admission to the class queues.
+ *   3. per hit: pick the location (the one of an endpoint, a group member by
+ *      a stable hash of (src, id)), rewrite headers, decrement ttl, and group
+ *      by class and egress port for admission to the class queues; a topic
+ *      is fanned out into one copy per location instead.
+ *
+ * A topic copy is a chain of two small mbufs from the egress port's header
+ * pool: one holding the copy's own Ethernet, IPv4 and UDP headers, then an
+ * indirect mbuf attached to the received one and trimmed to its UDP
+ * payload. Every copy shares the received body (its refcount counts them);
+ * the ttl is decremented once in that shared body, and each copy's UDP
+ * checksum is the received one adjusted for the words that differ (RFC
+ * 1624), never a sum over the body.
  */
 #include <stddef.h>
 
@@ -39,13 +49,24 @@ void yard_forward_init(void)
     for (unsigned len = 0; len < YARD_KEY_BYTES; len++)
         for (unsigned i = 0; i < YARD_KEY_BYTES; i++)
             name_masks[len][i] = i < len ? 0xff : 0;
+    uint32_t rate = yard_dp.cfg.punt_rate_per_source;
+    uint32_t burst = yard_dp.cfg.punt_burst > 0 ? yard_dp.cfg.punt_burst : 1;
+    yard_dp.punt_interval_tsc = 0;
+    yard_dp.punt_tolerance_tsc = 0;
+    if (rate > 0) {
+        yard_dp.punt_interval_tsc = yard_dp.tsc_hz / rate > 0 ? yard_dp.tsc_hz / rate : 1;
+        yard_dp.punt_tolerance_tsc = (uint64_t)(burst - 1) * yard_dp.punt_interval_tsc;
+    }
 }
 
 /* A message that survived pass 1. */
 struct candidate {
     struct rte_mbuf *m;
+    uint64_t id;      /* the envelope's id: with src, picks a group member */
     uint32_t sig;     /* the name's directory hash */
     uint16_t ttl_off; /* from the start of the UDP payload */
+    uint16_t src_off; /* likewise */
+    uint8_t src_len;
     uint8_t prio;
 };
 
@@ -81,10 +102,34 @@ static inline int ipv4_header_ok(const struct rte_mbuf *m, const struct rte_ipv4
     return yard_ipv4_hdr_sum(ip) == 0xffff;
 }
 
-/* Copy a control message (kinds 1-4) into the control plane's punt ring. */
-static void punt(struct yard_lcore *lc, const struct rte_mbuf *m, const struct rte_ipv4_hdr *ip,
-                 const struct rte_udp_hdr *udp, const uint8_t *payload, uint32_t len)
+/*
+ * Token bucket of a source: true when it may punt at `now`. Each entry is
+ * the bucket's theoretical arrival time (GCRA, ITU-T I.371), one word per
+ * bucket: a source may run up to punt_tolerance_tsc ahead of its rate,
+ * which is a burst of punt_burst messages. Sources whose hashes collide
+ * share a bucket: a flood from many addresses cannot reset anyone's.
+ */
+static inline bool punt_allowed(struct yard_lcore *lc, uint32_t src_ipv4, uint64_t now)
 {
+    if (yard_dp.punt_interval_tsc == 0)
+        return true;
+    uint64_t *tat = &lc->punt_tat[rte_hash_crc_4byte(src_ipv4, 0) & (YARD_PUNT_BUCKETS - 1)];
+    uint64_t t = *tat > now ? *tat : now;
+    if (t - now > yard_dp.punt_tolerance_tsc)
+        return false;
+    *tat = t + yard_dp.punt_interval_tsc;
+    return true;
+}
+
+/* Copy a control message (kinds 1-4) into the control plane's punt ring. */
+static void punt(struct yard_lcore *lc, const struct rte_mbuf *m, const struct rte_ether_hdr *eth,
+                 const struct rte_ipv4_hdr *ip, const struct rte_udp_hdr *udp,
+                 const uint8_t *payload, uint32_t len, uint64_t now)
+{
+    if (unlikely(!punt_allowed(lc, ip->src_addr, now))) {
+        lc->stats->drops[YARD_DROP_PUNT_RATE_LIMITED]++;
+        return;
+    }
     if (unlikely(len > YARD_PUNT_MAX_BYTES)) {
         lc->stats->drops[YARD_DROP_TOO_BIG]++;
         return;
@@ -95,6 +140,7 @@ static void punt(struct yard_lcore *lc, const struct rte_mbuf *m, const struct r
     rec.src_udp_port = rte_be_to_cpu_16(udp->src_port);
     rec.rx_port = m->port;
     rec.len = (uint16_t)len;
+    memcpy(rec.src_mac, eth->src_addr.addr_bytes, sizeof(rec.src_mac));
     memcpy(rec.data, payload, len);
     if (rte_ring_mp_enqueue_elem(yard_shm_punt_ring(&yard_dp.shm), &rec, sizeof(rec)) == 0)
         lc->stats->events[YARD_EV_PUNTED]++;
@@ -117,7 +163,8 @@ enum classify_verdict {
 
 /* Pass 1 for one frame: an enum classify_verdict. */
 static inline int classify(struct yard_lcore *lc, struct rte_mbuf *m, struct candidate *c,
-                           struct yard_name_key *key, unsigned *drop, unsigned *messages)
+                           struct yard_name_key *key, unsigned *drop, unsigned *messages,
+                           uint64_t now)
 {
     uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
     uint32_t frame_len = m->data_len;
@@ -177,7 +224,7 @@ static inline int classify(struct yard_lcore *lc, struct rte_mbuf *m, struct can
 
     if (unlikely(env.kind != YARD_KIND_MSG)) {
         if (env.kind >= YARD_KIND_REGISTER && env.kind <= YARD_KIND_UNSUBSCRIBE) {
-            punt(lc, m, ip, udp, payload, payload_len);
+            punt(lc, m, eth, ip, udp, payload, payload_len, now);
             *drop = YARD_DROP_MAX; /* copied out: just free */
         } else {
             *drop = YARD_DROP_BAD_KIND;
@@ -192,13 +239,16 @@ static inline int classify(struct yard_lcore *lc, struct rte_mbuf *m, struct can
     build_key(key, m, payload + env.dst_off, env.dst_len);
     c->sig = yard_name_hash_len(key, env.dst_len);
     c->m = m;
+    c->id = env.id;
     c->ttl_off = env.ttl_off;
+    c->src_off = env.src_off;
+    c->src_len = env.src_len;
     c->prio = env.prio;
     return CLASSIFY_CANDIDATE;
 }
 
 void yard_forward_rewrite(struct rte_mbuf *m, const struct yard_port *egress,
-                          const struct yard_route *route, unsigned ttl_off)
+                          const struct yard_loc *route, unsigned ttl_off)
 {
     struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
     struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
@@ -260,6 +310,221 @@ static inline void admit_class(struct yard_lcore *lc, unsigned cls, struct rte_m
     }
 }
 
+/* What pass 3 has ready for the class queues, per class in arrival order. */
+struct pending {
+    struct rte_mbuf *m[YARD_NB_CLASSES][YARD_BURST_MAX];
+    uint8_t port[YARD_NB_CLASSES][YARD_BURST_MAX];
+    unsigned n[YARD_NB_CLASSES];
+};
+
+static inline void admit_pending(struct yard_lcore *lc, struct pending *p,
+                                 struct rte_mbuf **dropped, unsigned *nb_dropped)
+{
+    for (unsigned cls = 0; cls < YARD_NB_CLASSES; cls++) {
+        if (p->n[cls] > 0)
+            admit_class(lc, cls, p->m[cls], p->port[cls], p->n[cls], dropped, nb_dropped);
+        p->n[cls] = 0;
+    }
+}
+
+/*
+ * A group member for (src, id): the same pair picks the same member while
+ * the membership stays the same (route objects keep their locations in an
+ * order that depends on the membership only), among the local members when
+ * there are any. CRC32C is linear, so its result is mixed (murmur3's
+ * finalizer) before it is scaled to the member count.
+ */
+static __rte_noinline const struct yard_loc *
+pick_member(const struct yard_route *route, const struct rte_mbuf *m, const struct candidate *c)
+{
+    const uint8_t *src = rte_pktmbuf_mtod_offset(m, const uint8_t *, HDR_BYTES) + c->src_off;
+    unsigned len = c->src_len, i = 0;
+    uint32_t h = rte_hash_crc_8byte(c->id, 0x5eed1e55 + len);
+    /* The name sits at any byte offset: whole words through memcpy, which
+     * compiles to unaligned loads, then the tail zero-padded. */
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, src + i, sizeof(w));
+        h = rte_hash_crc_8byte(w, h);
+    }
+    if (i < len) {
+        uint64_t w = 0;
+        memcpy(&w, src + i, len - i);
+        h = rte_hash_crc_8byte(w, h);
+    }
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    unsigned n = route->nb_local > 0 ? route->nb_local : route->nb_locs;
+    return &route->loc[((uint64_t)h * n) >> 32];
+}
+
+/* The received frame's headers, read once per topic message. */
+struct fan_src {
+    const struct rte_ipv4_hdr *ip;
+    const struct rte_udp_hdr *udp;
+    uint32_t udp_sum; /* received UDP checksum adjusted for the ttl; unused if no checksum */
+    uint16_t payload_len;
+    bool udp_has_cksum;
+};
+
+/* A device that cannot send chains gets the copy in one mbuf (its body copied). */
+static struct rte_mbuf *flatten(struct rte_mbuf *chain, struct rte_mempool *pool)
+{
+    struct rte_mbuf *flat = rte_pktmbuf_alloc(pool);
+    uint8_t *dst =
+        flat != NULL ? (uint8_t *)rte_pktmbuf_append(flat, (uint16_t)chain->pkt_len) : NULL;
+    if (dst == NULL) {
+        rte_pktmbuf_free(flat);
+        rte_pktmbuf_free(chain);
+        return NULL;
+    }
+    for (const struct rte_mbuf *seg = chain; seg != NULL; seg = seg->next) {
+        memcpy(dst, rte_pktmbuf_mtod(seg, const void *), seg->data_len);
+        dst += seg->data_len;
+    }
+    flat->hash.usr = chain->hash.usr;
+    rte_pktmbuf_free(chain);
+    return flat;
+}
+
+/*
+ * One topic copy toward loc: a header mbuf chained to an indirect mbuf that
+ * shares m's UDP payload. NULL when the header pool is empty.
+ */
+static inline struct rte_mbuf *make_copy(struct rte_mbuf *m, const struct fan_src *f,
+                                         const struct yard_port *egress, const struct yard_loc *loc)
+{
+    struct rte_mbuf *pair[2];
+    if (unlikely(rte_pktmbuf_alloc_bulk(egress->hdr_pool, pair, 2) != 0))
+        return NULL;
+    struct rte_mbuf *h = pair[0], *body = pair[1];
+
+    rte_pktmbuf_attach(body, m);
+    body->data_off = (uint16_t)(m->data_off + HDR_BYTES);
+    body->data_len = f->payload_len;
+    body->pkt_len = f->payload_len;
+
+    struct rte_ether_hdr *eth = (struct rte_ether_hdr *)rte_pktmbuf_append(h, HDR_BYTES);
+    struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
+    struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+    rte_ether_addr_copy(&egress->mac, &eth->src_addr);
+    eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+
+    /* As the received header, from this port to this location: the checksum
+     * is adjusted for the words that change, as in yard_forward_rewrite. */
+    *ip = *f->ip;
+    uint32_t ip_sum = yard_cksum_begin(ip->hdr_checksum);
+    ip_sum = yard_cksum_u32(ip_sum, ip->src_addr, egress->ipv4);
+    ip_sum = yard_cksum_u32(ip_sum, ip->dst_addr, loc->dst_ipv4);
+    ip_sum =
+        yard_cksum_byte(ip_sum, offsetof(struct rte_ipv4_hdr, time_to_live), ip->time_to_live, 64);
+    ip->src_addr = egress->ipv4;
+    ip->dst_addr = loc->dst_ipv4;
+    ip->time_to_live = 64;
+    ip->hdr_checksum = yard_cksum_end(ip_sum);
+
+    udp->src_port = yard_dp.data_udp_port_be;
+    udp->dst_port = loc->dst_udp_port;
+    udp->dgram_len = f->udp->dgram_len;
+    udp->dgram_cksum = 0;
+    if (f->udp_has_cksum) {
+        uint32_t sum = f->udp_sum;
+        sum = yard_cksum_u32(sum, f->ip->src_addr, egress->ipv4);
+        sum = yard_cksum_u32(sum, f->ip->dst_addr, loc->dst_ipv4);
+        sum = yard_cksum_word(sum, f->udp->src_port, yard_dp.data_udp_port_be);
+        sum = yard_cksum_word(sum, f->udp->dst_port, loc->dst_udp_port);
+        udp->dgram_cksum = yard_udp_cksum_end(sum);
+    }
+
+    h->next = body;
+    h->nb_segs = 2;
+    h->pkt_len = HDR_BYTES + (uint32_t)f->payload_len;
+    h->hash.usr = m->hash.usr; /* the receive stamp travels with what is sent */
+    if (unlikely(!egress->tx_chains))
+        return flatten(h, egress->pool);
+    return h;
+}
+
+#define FANOUT_CHUNK 32
+
+/*
+ * A topic message: one copy per location, admitted as class `prio` like any
+ * message, held for ARP like any message. Consumes m (the copies keep its
+ * body alive).
+ */
+static __rte_noinline void fan_out(struct yard_lcore *lc, const struct candidate *c,
+                                   const struct yard_route *route)
+{
+    struct yard_lcore_stats *st = lc->stats;
+    struct rte_mbuf *m = c->m;
+    unsigned cls = c->prio;
+    struct rte_ipv4_hdr *ip =
+        rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, sizeof(struct rte_ether_hdr));
+    struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+    uint8_t *ttl = (uint8_t *)(udp + 1) + c->ttl_off;
+    uint32_t ip_len = rte_be_to_cpu_16(ip->total_length);
+    struct fan_src f = {
+        .ip = ip,
+        .udp = udp,
+        .payload_len = (uint16_t)(rte_be_to_cpu_16(udp->dgram_len) - sizeof(*udp)),
+        .udp_has_cksum = udp->dgram_cksum != 0,
+    };
+    /* The ttl is part of the shared body: decremented once, here. */
+    f.udp_sum = yard_cksum_begin(udp->dgram_cksum);
+    f.udp_sum = yard_cksum_byte(f.udp_sum, sizeof(*udp) + c->ttl_off, *ttl, (uint8_t)(*ttl - 1));
+    (*ttl)--;
+
+    struct rte_mbuf *out[FANOUT_CHUNK], *refused[FANOUT_CHUNK];
+    uint8_t out_port[FANOUT_CHUNK];
+    for (unsigned first = 0; first < route->nb_locs; first += FANOUT_CHUNK) {
+        unsigned end =
+            first + FANOUT_CHUNK < route->nb_locs ? first + FANOUT_CHUNK : route->nb_locs;
+        unsigned n = 0, nb_refused = 0;
+        for (unsigned k = first; k < end; k++) {
+            const struct yard_loc *loc = &route->loc[k];
+            int pi = yard_dp.port_index[loc->port_id];
+            const struct yard_port *egress = &yard_dp.ports[pi];
+            if (unlikely(ip_len > egress->mtu)) {
+                st->drops[YARD_DROP_TOO_BIG]++;
+                st->class_dropped[cls]++;
+                continue;
+            }
+            struct rte_mbuf *copy = make_copy(m, &f, egress, loc);
+            if (unlikely(copy == NULL)) {
+                st->drops[YARD_DROP_NO_MBUF]++;
+                st->class_dropped[cls]++;
+                continue;
+            }
+            st->events[YARD_EV_FANOUT_COPIES]++;
+            struct yard_neighbor *nh = loc->nh;
+            if (unlikely(__atomic_load_n(&nh->state, __ATOMIC_ACQUIRE) == YARD_NEIGH_INCOMPLETE)) {
+                if (to_agent(lc, copy, nh)) {
+                    st->events[YARD_EV_HELD]++;
+                    st->events[YARD_EV_ROUTED]++;
+                    st->class_routed[cls]++;
+                } else {
+                    st->drops[YARD_DROP_PUNT_FULL]++;
+                    st->class_dropped[cls]++;
+                    rte_pktmbuf_free(copy);
+                }
+                continue;
+            }
+            rte_ether_addr_copy(&nh->mac, rte_pktmbuf_mtod(copy, struct rte_ether_addr *));
+            out[n] = copy;
+            out_port[n] = (uint8_t)pi;
+            n++;
+        }
+        if (n > 0)
+            admit_class(lc, cls, out, out_port, n, refused, &nb_refused);
+        if (nb_refused > 0)
+            rte_pktmbuf_free_bulk(refused, nb_refused);
+    }
+    rte_pktmbuf_free(m); /* the received mbuf's own reference */
+}
+
 void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned n, uint64_t rx_tsc)
 {
     struct yard_lcore_stats *st = lc->stats;
@@ -269,12 +534,12 @@ void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned 
     uint32_t sigs[YARD_BURST_MAX];
     struct yard_route *routes[YARD_BURST_MAX];
     struct rte_mbuf *dropped[YARD_BURST_MAX];
-    struct rte_mbuf *out[YARD_NB_CLASSES][YARD_BURST_MAX];
-    uint8_t out_port[YARD_NB_CLASSES][YARD_BURST_MAX];
-    unsigned nb_out[YARD_NB_CLASSES] = {0, 0, 0, 0};
+    struct pending out;
     unsigned nc = 0, nb_dropped = 0, messages = 0;
     uint32_t stamp = (uint32_t)rx_tsc;
 
+    for (unsigned cls = 0; cls < YARD_NB_CLASSES; cls++)
+        out.n[cls] = 0;
     st->events[YARD_EV_RX_PACKETS] += n;
 
     /* Pass 1: classify and parse, prefetching a few frames ahead. */
@@ -289,7 +554,7 @@ void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned 
         struct rte_mbuf *m = pkts[i];
         m->hash.usr = stamp;
         unsigned drop;
-        int verdict = classify(lc, m, &cand[nc], &keys[nc], &drop, &messages);
+        int verdict = classify(lc, m, &cand[nc], &keys[nc], &drop, &messages, rx_tsc);
         if (verdict == CLASSIFY_CANDIDATE) {
             key_ptrs[nc] = &keys[nc];
             sigs[nc] = cand[nc].sig;
@@ -312,7 +577,7 @@ void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned 
         if (hits & (1ull << i))
             rte_prefetch0(routes[i]);
 
-    /* Pass 3: rewrite and group by class. */
+    /* Pass 3: pick, rewrite and group by class. */
     for (unsigned i = 0; i < nc; i++) {
         struct rte_mbuf *m = cand[i].m;
         if (unlikely(!(hits & (1ull << i)))) {
@@ -321,8 +586,17 @@ void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned 
             continue;
         }
         const struct yard_route *route = routes[i];
-        struct yard_neighbor *nh = route->nh;
-        int pi = yard_dp.port_index[route->port_id];
+        if (unlikely(route->type == YARD_DEST_TOPIC)) {
+            /* Earlier messages go first, so each queue keeps arrival order. */
+            admit_pending(lc, &out, dropped, &nb_dropped);
+            fan_out(lc, &cand[i], route);
+            continue;
+        }
+        const struct yard_loc *loc = &route->loc[0];
+        if (unlikely(route->nb_locs > 1))
+            loc = pick_member(route, m, &cand[i]);
+        struct yard_neighbor *nh = loc->nh;
+        int pi = yard_dp.port_index[loc->port_id];
         const struct yard_port *egress = &yard_dp.ports[pi];
         if (unlikely(m->data_len - sizeof(struct rte_ether_hdr) > egress->mtu)) {
             st->drops[YARD_DROP_TOO_BIG]++;
@@ -330,7 +604,7 @@ void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned 
             dropped[nb_dropped++] = m;
             continue;
         }
-        yard_forward_rewrite(m, egress, route, cand[i].ttl_off);
+        yard_forward_rewrite(m, egress, loc, cand[i].ttl_off);
         uint8_t state = __atomic_load_n(&nh->state, __ATOMIC_ACQUIRE);
         if (unlikely(state == YARD_NEIGH_INCOMPLETE)) {
             if (to_agent(lc, m, nh)) {
@@ -348,14 +622,12 @@ void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned 
         struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
         rte_ether_addr_copy(&nh->mac, &eth->dst_addr);
         unsigned cls = cand[i].prio;
-        out[cls][nb_out[cls]] = m;
-        out_port[cls][nb_out[cls]] = (uint8_t)pi;
-        nb_out[cls]++;
+        out.m[cls][out.n[cls]] = m;
+        out.port[cls][out.n[cls]] = (uint8_t)pi;
+        out.n[cls]++;
     }
 
-    for (unsigned cls = 0; cls < YARD_NB_CLASSES; cls++)
-        if (nb_out[cls] > 0)
-            admit_class(lc, cls, out[cls], out_port[cls], nb_out[cls], dropped, &nb_dropped);
+    admit_pending(lc, &out, dropped, &nb_dropped);
 
     if (nb_dropped > 0)
         rte_pktmbuf_free_bulk(dropped, nb_dropped);

@@ -13,24 +13,31 @@
 
 #include "dp.h"
 
-/* Build the lookup tables the fast path uses (once, before lcores start). */
+/*
+ * Build the lookup tables the fast path uses and the punt rate limit from
+ * yard_dp.cfg and yard_dp.tsc_hz (once, before lcores start).
+ */
 void yard_forward_init(void);
 
 /*
  * Route n packets received at TSC `rx_tsc`. Every packet ends up in exactly
  * one place: a class queue of its egress port, the agent's slow ring (ARP,
- * unresolved next hop), the control plane's punt ring (copied, then freed),
- * or freed with a drop reason counted.
+ * unresolved next hop), the control plane's punt ring (copied, then freed,
+ * if its source is within punt_rate_per_source), or freed with a drop
+ * reason counted. A message to a topic becomes one copy per location
+ * (counted in fanout_copies), and each copy goes its own way as above; for
+ * topics, routed and class_routed count copies. rx_tsc also clocks the
+ * punt rate limit.
  */
 void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned n, uint64_t rx_tsc);
 
 /*
  * Rewrite a message's Ethernet, IPv4 and UDP headers to send it from
- * `egress` to `route`, decrementing the envelope's ttl byte at payload
- * offset ttl_off. The UDP checksum is adjusted incrementally. Exposed for
- * the agent's slow path and the unit tests.
+ * `egress` to location `route`, decrementing the envelope's ttl byte at
+ * payload offset ttl_off. The UDP checksum is adjusted incrementally.
+ * Exposed for the unit tests.
  */
 void yard_forward_rewrite(struct rte_mbuf *m, const struct yard_port *egress,
-                          const struct yard_route *route, unsigned ttl_off);
+                          const struct yard_loc *route, unsigned ttl_off);
 
 #endif

@@ -206,15 +206,16 @@ static int setup(char *err, size_t errlen)
     if ((ret = yard_lcores_setup(err, errlen)) < 0)
         return ret;
 
-    uint32_t capacity = yard_dp.cfg.nb_routes * 2;
-    if (capacity < 65536)
-        capacity = 65536;
+    uint32_t capacity = yard_dp.cfg.directory_capacity;
     yard_dp.dir = yard_dir_create("yard_dir", capacity, (int)rte_socket_id());
     if (yard_dp.dir == NULL) {
-        snprintf(err, errlen, "cannot create a directory for %u names; reserve more hugepages",
-                 capacity);
+        snprintf(err, errlen,
+                 "config %s: directory_capacity: %u: cannot create a directory for that many "
+                 "names (%s); reserve more hugepages or lower directory_capacity",
+                 yard_dp.cfg.path, capacity, rte_strerror(rte_errno));
         return -ENOMEM;
     }
+    yard_dests_init(&yard_dp.dests, yard_dp.dir);
     if ((ret = yard_agent_load_routes(err, errlen)) < 0)
         return ret;
     yard_forward_init();

@@ -71,7 +71,7 @@ static void publish(struct yard_neighbor *nh, const struct rte_ether_addr *mac, 
 }
 
 struct yard_neighbor *yard_neigh_get(struct yard_port *port, uint32_t ipv4,
-                                     const uint8_t *static_mac)
+                                     const uint8_t *static_mac, bool from_control)
 {
     struct yard_neigh_table *t = port->neigh;
     void *data;
@@ -96,7 +96,10 @@ struct yard_neighbor *yard_neigh_get(struct yard_port *port, uint32_t ipv4,
         struct rte_ether_addr mac;
         memcpy(mac.addr_bytes, static_mac, RTE_ETHER_ADDR_LEN);
         publish(nh, &mac, YARD_NEIGH_STATIC);
-        nh->static_confirmed = true;
+        if (from_control)
+            nh->fixed_by_control = true;
+        else
+            nh->static_confirmed = true;
         nh->retries_left = 0;
     }
     return nh;
@@ -108,13 +111,19 @@ void yard_neigh_reload_begin(struct yard_port *port)
         nh->static_confirmed = false;
 }
 
-/* Queue a frame for the port's transmitting lcore. */
-static void agent_send(struct yard_port *port, struct rte_mbuf *m, struct yard_lcore_stats *stats)
+bool yard_agent_tx(struct yard_port *port, struct rte_mbuf *m, struct yard_lcore_stats *stats)
 {
     if (rte_ring_sp_enqueue(port->agent_tx, m) != 0) {
         stats->drops[YARD_DROP_TX_FULL]++;
         rte_pktmbuf_free(m);
+        return false;
     }
+    return true;
+}
+
+static void agent_send(struct yard_port *port, struct rte_mbuf *m, struct yard_lcore_stats *stats)
+{
+    yard_agent_tx(port, m, stats);
 }
 
 static void send_request(struct yard_port *port, uint32_t target_ipv4,
@@ -282,7 +291,7 @@ void yard_neigh_reload_end(struct yard_port *port, struct yard_lcore_stats *stat
 {
     uint64_t now = rte_rdtsc();
     for (struct yard_neighbor *nh = port->neigh->list; nh != NULL; nh = nh->next) {
-        if (nh->state != YARD_NEIGH_STATIC || nh->static_confirmed)
+        if (nh->state != YARD_NEIGH_STATIC || nh->static_confirmed || nh->fixed_by_control)
             continue;
         /* Keep forwarding to the old MAC while ARP confirms or replaces it;
          * no answer after the retries makes the entry INCOMPLETE. */

@@ -14,6 +14,7 @@
 #ifndef YARD_NEIGH_H
 #define YARD_NEIGH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <rte_mbuf.h>
@@ -30,20 +31,29 @@ void yard_neigh_table_free(struct yard_port *port);
 
 /*
  * The neighbor for ipv4 on port, created INCOMPLETE if new. With a
- * static_mac the entry becomes STATIC with that MAC (configuration wins
- * over ARP). NULL when the table is full.
+ * static_mac the entry becomes STATIC with that MAC (a given MAC wins over
+ * ARP); from_control marks it as given by the control plane, which
+ * configuration reloads leave alone. NULL when the table is full.
  */
 struct yard_neighbor *yard_neigh_get(struct yard_port *port, uint32_t ipv4,
-                                     const uint8_t *static_mac);
+                                     const uint8_t *static_mac, bool from_control);
 
 /*
  * Reloading the configuration: between _begin and _end every fixed MAC that
  * is still wanted is asserted again through yard_neigh_get(); _end turns
  * the rest back into ARP-resolved entries (kept in use while a refresh
  * request goes out at once), so removing `mac:` from a route takes effect.
+ * MACs the control plane fixed stay fixed.
  */
 void yard_neigh_reload_begin(struct yard_port *port);
 void yard_neigh_reload_end(struct yard_port *port, struct yard_lcore_stats *stats);
+
+/*
+ * Queue a frame the agent built for the lcore that transmits port's agent
+ * frames. True when queued; false when that ring is full, in which case m
+ * was freed and counted as tx_full. Agent only.
+ */
+bool yard_agent_tx(struct yard_port *port, struct rte_mbuf *m, struct yard_lcore_stats *stats);
 
 /* Handle an ARP frame received on port; always consumes m. */
 void yard_neigh_arp_input(struct yard_port *port, struct rte_mbuf *m,

@@ -87,6 +87,20 @@ static int create_pool(int socket, char *err, size_t errlen)
                  yard_dp.cfg.mbufs, socket, rte_strerror(rte_errno));
         return -ENOMEM;
     }
+    /* Topic copies take two small mbufs each (headers, and the indirect one
+     * that shares the body) and sit in the same queues as whole messages,
+     * so twice the main pool's count covers them wherever they wait. */
+    unsigned hdr_mbufs = yard_dp.cfg.mbufs * 2 + 1;
+    snprintf(name, sizeof(name), "yard_hdrs_s%d", socket);
+    yard_dp.hdr_pool[socket] = rte_pktmbuf_pool_create(name, hdr_mbufs, yard_dp.cfg.mbuf_cache, 0,
+                                                       YARD_HDR_MBUF_ROOM, socket);
+    if (yard_dp.hdr_pool[socket] == NULL) {
+        snprintf(err, errlen,
+                 "cannot create a pool of %u header mbufs on socket %d: %s; reserve more "
+                 "hugepages on that socket or lower mbufs",
+                 hdr_mbufs, socket, rte_strerror(rte_errno));
+        return -ENOMEM;
+    }
     return 0;
 }
 
@@ -142,6 +156,11 @@ static int configure_port(unsigned index, char *err, size_t errlen)
     struct rte_eth_conf conf = {0};
     if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM)
         conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+    /* Topic copies are two-segment chains; many PMDs pick a transmit path
+     * that ignores chains unless this is asked for. */
+    port->tx_chains = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
+    if (port->tx_chains)
+        conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
     if (pc->mtu != 0)
         conf.rxmode.mtu = pc->mtu;
     if ((ret = rte_eth_dev_configure(pid, pc->rx_queues, nb_txq, &conf)) != 0)
@@ -154,16 +173,24 @@ static int configure_port(unsigned index, char *err, size_t errlen)
     if ((ret = create_pool(msock, err, errlen)) != 0)
         return ret;
     port->pool = yard_dp.pool[msock];
+    port->hdr_pool = yard_dp.hdr_pool[msock];
     for (uint16_t q = 0; q < pc->rx_queues; q++) {
         struct rte_eth_rxconf rxconf = info.default_rxconf;
         rxconf.offloads = conf.rxmode.offloads;
         if ((ret = rte_eth_rx_queue_setup(pid, q, rxd, (unsigned)msock, &rxconf, port->pool)) != 0)
             goto fail;
     }
+    struct rte_eth_txconf txconf = info.default_txconf;
+    txconf.offloads = conf.txmode.offloads;
     for (uint16_t q = 0; q < nb_txq; q++) {
-        if ((ret = rte_eth_tx_queue_setup(pid, q, txd, (unsigned)msock, &info.default_txconf)) != 0)
+        if ((ret = rte_eth_tx_queue_setup(pid, q, txd, (unsigned)msock, &txconf)) != 0)
             goto fail;
     }
+    if (!port->tx_chains)
+        fprintf(stderr,
+                "yard-dataplane: port %s cannot send chained mbufs: topic copies to it are "
+                "copied whole\n",
+                pc->device);
 
     uint16_t mtu = 1500;
     if (rte_eth_dev_get_mtu(pid, &mtu) != 0 || mtu == 0)
@@ -262,6 +289,8 @@ void yard_ports_export_stats(void)
         struct yard_port *port = &yard_dp.ports[i];
         struct yard_port_stats *ps = yard_shm_port(&yard_dp.shm, i);
         struct rte_eth_stats now, s;
+        if (!port->found)
+            continue; /* no device behind it */
         struct rte_eth_link link;
         if (rte_eth_stats_get(port->port_id, &now) == 0) {
             monotonic_stats(port, &now, &s);

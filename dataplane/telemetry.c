@@ -41,7 +41,19 @@ static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *d
         snprintf(name, sizeof(name), "class%u_dropped", c);
         rte_tel_data_add_dict_u64(d, name, total.class_dropped[c]);
     }
-    rte_tel_data_add_dict_u64(d, "routes", yard_dir_count(yard_dp.dir));
+    /* The directory as the agent last published it in shm (this thread
+     * must not read the agent's own state). */
+    const struct yard_shm_header *h = yard_dp.shm.hdr;
+    rte_tel_data_add_dict_u64(d, "routes", __atomic_load_n(&h->dir_names, __ATOMIC_RELAXED));
+    rte_tel_data_add_dict_u64(d, "locations", __atomic_load_n(&h->dir_locations, __ATOMIC_RELAXED));
+    rte_tel_data_add_dict_u64(d, "directory_capacity",
+                              __atomic_load_n(&h->dir_capacity, __ATOMIC_RELAXED));
+    rte_tel_data_add_dict_u64(d, "directory_bytes",
+                              __atomic_load_n(&h->dir_bytes, __ATOMIC_RELAXED));
+    rte_tel_data_add_dict_u64(d, "cmd_applied", __atomic_load_n(&h->cmd_applied, __ATOMIC_RELAXED));
+    rte_tel_data_add_dict_u64(d, "cmd_rejected",
+                              __atomic_load_n(&h->cmd_rejected, __ATOMIC_RELAXED));
+    rte_tel_data_add_dict_u64(d, "sync_swept", __atomic_load_n(&h->sync_swept, __ATOMIC_RELAXED));
     return 0;
 }
 

@@ -76,7 +76,7 @@ static int pack_envelope(const struct yard_bench_frame_spec *s, struct sink *out
     msgpack_packer_init(&pk, out, sink_write);
     int rc = msgpack_pack_array(&pk, 8);
     rc |= msgpack_pack_uint8(&pk, 1); /* ver */
-    rc |= msgpack_pack_uint8(&pk, 0); /* kind MSG */
+    rc |= msgpack_pack_uint8(&pk, (uint8_t)s->kind);
     rc |= msgpack_pack_str_with_body(&pk, s->dst, s->dst_len);
     rc |= msgpack_pack_str_with_body(&pk, s->src, s->src_len);
     rc |= msgpack_pack_uint8(&pk, (uint8_t)s->prio);
@@ -84,6 +84,8 @@ static int pack_envelope(const struct yard_bench_frame_spec *s, struct sink *out
     *id_off = out->len + 1; /* after the 0xcf marker */
     rc |= msgpack_pack_fix_uint64(&pk, s->id);
     rc |= msgpack_pack_bin(&pk, s->body_len);
+    if (s->body != NULL)
+        return rc == 0 && msgpack_pack_bin_body(&pk, s->body, s->body_len) == 0 ? 0 : -ENOSPC;
     for (unsigned i = 0; i < s->body_len && rc == 0; i++) {
         char b = (char)(uint8_t)(s->body_fill + i);
         rc |= msgpack_pack_bin_body(&pk, &b, 1);
@@ -95,7 +97,7 @@ int yard_bench_frame_build(const struct yard_bench_frame_spec *s, uint8_t *buf, 
                            struct yard_bench_frame_info *info)
 {
     if (s->dst_len < 1 || s->dst_len > 63 || memchr(s->dst, 0, s->dst_len) || s->src_len > 63 ||
-        s->prio > 3 || s->ttl < 1 || s->ttl > 64)
+        s->prio > 3 || s->ttl < 1 || s->ttl > 64 || s->kind > 7)
         return -EINVAL;
     unsigned env_len = yard_bench_envelope_len(s->dst_len, s->src_len, s->body_len);
     if (env_len > ENV_MAX)

@@ -37,7 +37,9 @@ struct yard_bench_frame_spec {
     unsigned ttl;  /* 1..64 */
     uint64_t id;
     unsigned body_len;
-    uint8_t body_fill; /* body bytes are body_fill, body_fill + 1, ... */
+    uint8_t body_fill;   /* body bytes are body_fill, body_fill + 1, ... */
+    const uint8_t *body; /* or these body_len bytes, when not NULL */
+    unsigned kind;       /* envelope kind: 0 MSG (the default), 1 REGISTER, ... */
 };
 
 /* Where a built frame keeps what a sender patches. */

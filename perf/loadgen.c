@@ -140,7 +140,7 @@ static void report_loop(const struct yard_lg_opts *o, struct yard_lg_worker *w, 
             break;
         if (t >= next) {
             yard_lg_snapshot_take(w, t, &cur);
-            yard_lg_report_progress(out, &prev, &cur);
+            yard_lg_report_progress(out, o, &prev, &cur);
             prev = cur;
             next += o->interval_s;
             continue;
@@ -219,7 +219,7 @@ static int run(const struct yard_lg_opts *o)
 
     static struct yard_lg_snapshot end;
     yard_lg_snapshot_take(w, now_s() - t0, &end);
-    yard_lg_report_summary(stdout, o->json, o, &end, w->tsc_hz);
+    yard_lg_report_summary(stdout, o->json, o, &end, w->tsc_hz, w->rx_port);
 
     rte_eth_dev_stop(port_id);
     rte_eth_dev_close(port_id);

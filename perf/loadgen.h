@@ -7,6 +7,11 @@
  * send timestamp it stores in each envelope's id gives the round trip when the
  * message returns. The main lcore only reports. Two modes need no EAL at all
  * (--emit-routes, --write-pcap) so they run without hugepages.
+ *
+ * Besides messages to names, it can send REGISTERs (--kind register), whose
+ * ACKs and NACKs echo the request's id and so are timed the same way, and
+ * publish to one topic whose subscribers are its own address on several UDP
+ * ports (--topic, --subscribers), counting the copies per port.
  */
 #ifndef YARD_LOADGEN_H
 #define YARD_LOADGEN_H
@@ -20,7 +25,18 @@
 
 #define YARD_LG_CLASSES       4
 #define YARD_LG_MAX_SIZES     16
-#define YARD_LG_MAX_TEMPLATES (1u << 18)
+#define YARD_LG_MAX_TEMPLATES (1u << 22)
+/* Prebuilt frames may take this much memory (a million names of one class
+ * and size take about 128 MB). */
+#define YARD_LG_MAX_ARENA_BYTES (1ull << 30)
+/* --subscribers: UDP ports counted separately, from --src-port up. */
+#define YARD_LG_MAX_SUBSCRIBERS 1024
+
+/* What the load generator sends (--kind). */
+enum yard_lg_kind {
+    YARD_LG_KIND_MSG = 0,      /* messages to names (or to --topic), routed back to us */
+    YARD_LG_KIND_REGISTER = 1, /* REGISTER for names "<prefix><n>", answered by ACK/NACK */
+};
 
 struct yard_lg_opts {
     char port[64];      /* ethdev name; empty = the first port */
@@ -53,7 +69,20 @@ struct yard_lg_opts {
     unsigned frames;
     unsigned frame_size;
     bool frame_size_set;
+    unsigned kind;          /* enum yard_lg_kind */
+    char reg_prefix[32];    /* REGISTER: src (and dst) is this prefix + n */
+    uint32_t lease_ms;      /* REGISTER body {"lease_ms": N}; 0: empty body */
+    char topic[64];         /* non-empty: every message goes to this one name */
+    unsigned subscribers;   /* copies expected per message, on src_port.. +N-1 */
+    unsigned idle_sleep_us; /* 0: spin; else sleep this long when idle */
 };
+
+/* Copies of each sent message that should come back: one per subscriber
+ * port for a topic, one otherwise (a REGISTER's ACK or NACK included). */
+static inline unsigned yard_lg_copies(const struct yard_lg_opts *o)
+{
+    return o->topic[0] ? o->subscribers : 1;
+}
 
 /* Names without a route come from past the routed ones: N .. N + this - 1. */
 static inline unsigned yard_lg_unknown_names(const struct yard_lg_opts *o)
@@ -115,16 +144,21 @@ struct yard_lg_template {
 };
 
 /*
- * Every (name, class, body size) frame, plus a schedule: a shuffled list of
- * template indices drawn with the configured mix, which the worker walks in
- * a circle so choosing the next message costs one load.
+ * Every (name, class, body size) frame, for the classes whose weight is not
+ * 0, plus a schedule: a list of template indices drawn with the configured
+ * mix, which the worker walks in a circle so choosing the next message costs
+ * one load. Routed names enter the schedule as shuffled permutations, so
+ * every name is sent equally often however many there are (a million names
+ * are a million distinct keys for the router, not a hot subset); REGISTER
+ * names go in order, so a first round registers each name once.
  */
 struct yard_lg_templates {
     struct yard_lg_template *tmpl;
     unsigned nb_tmpl;
-    uint8_t *arena;
+    uint8_t *arena; /* template i's frame is at arena + i * stride */
+    unsigned stride;
     uint32_t *schedule;
-    unsigned schedule_mask; /* schedule length - 1 (a power of two) */
+    unsigned schedule_len;
 };
 
 /* Build the table for sending from src_mac. Returns 0 or -errno (message printed). */
@@ -142,12 +176,15 @@ struct yard_lg_counters {
     uint64_t sent_class[YARD_LG_CLASSES];
     uint64_t received;
     uint64_t received_class[YARD_LG_CLASSES];
+    uint64_t rx_ack;          /* of received: ACKs (kind 5) */
+    uint64_t rx_nack;         /* of received: NACKs (kind 6) */
     uint64_t rx_bad_envelope; /* to our UDP port but not an envelope */
     uint64_t rx_bad_id;       /* an id that is no send time of ours */
     uint64_t rx_other;        /* neither IPv4/UDP to our port nor ARP for us */
     uint64_t arp_replies;
     uint64_t tx_full; /* built, refused by tx_burst, freed */
     uint64_t alloc_fail;
+    uint64_t idle_sleeps;
     uint64_t tx_start_tsc;
     uint64_t tx_end_tsc;
 };
@@ -162,6 +199,9 @@ struct yard_lg_worker {
     volatile int stop_tx; /* set by main: stop sending, drain, return */
     struct yard_lg_counters c;
     struct yard_hist rtt; /* ns; read racily by main for progress lines */
+    /* Envelopes received per subscriber port (--subscribers); written by
+     * the worker, read by main only after the worker returned. */
+    uint64_t rx_port[YARD_LG_MAX_SUBSCRIBERS];
 };
 
 /* The worker lcore's loop (rte_eal_remote_launch); returns when done. */
@@ -177,11 +217,14 @@ struct yard_lg_snapshot {
 void yard_lg_snapshot_take(const struct yard_lg_worker *w, double t_s, struct yard_lg_snapshot *s);
 
 /* One progress line for the interval prev..now. */
-void yard_lg_report_progress(FILE *out, const struct yard_lg_snapshot *prev,
+void yard_lg_report_progress(FILE *out, const struct yard_lg_opts *o,
+                             const struct yard_lg_snapshot *prev,
                              const struct yard_lg_snapshot *now);
 
-/* The final summary, as text or as one JSON object. */
+/* The final summary, as text or as one JSON object; rx_port is the worker's
+ * per-port count (--subscribers entries). */
 void yard_lg_report_summary(FILE *out, bool json, const struct yard_lg_opts *o,
-                            const struct yard_lg_snapshot *end, uint64_t tsc_hz);
+                            const struct yard_lg_snapshot *end, uint64_t tsc_hz,
+                            const uint64_t *rx_port);
 
 #endif

@@ -40,6 +40,9 @@ static void defaults(struct yard_lg_opts *o)
     o->seed = 1;
     o->frames = 512;
     o->frame_size = 64;
+    o->kind = YARD_LG_KIND_MSG;
+    snprintf(o->reg_prefix, sizeof(o->reg_prefix), "reg.");
+    o->subscribers = 1;
 }
 
 void yard_lg_usage(FILE *out, const char *prog)
@@ -72,6 +75,19 @@ void yard_lg_usage(FILE *out, const char *prog)
         "  --src-name NAME       the envelopes' src (default yard-loadgen)\n"
         "  --ttl N               the envelopes' ttl, 2..64 (default 16)\n"
         "  --seed N              the mix's random seed (default 1)\n"
+        "  --topic NAME          send every message to NAME (a topic) instead of names\n"
+        "  --subscribers K       with --topic: the topic's K subscribers are this address\n"
+        "                        on UDP ports --src-port .. --src-port + K - 1 (1..%u);\n"
+        "                        K copies of each message are expected back\n"
+        "Registrations:\n"
+        "  --kind msg|register   what to send (default msg). register: REGISTER envelopes\n"
+        "                        (kind 1) from --src-ip:--src-port for names PREFIX0 ..\n"
+        "                        PREFIX<N-1> (--names N, in order, then again), counting\n"
+        "                        the ACKs and NACKs that come back; their id echoes ours,\n"
+        "                        so round trips are timed as for messages\n"
+        "  --reg-prefix PREFIX   the names' prefix (default reg.)\n"
+        "  --lease-ms N          ask for this lease in the body (default: empty body, the\n"
+        "                        router's default lease)\n"
         "Run:\n"
         "  --rate PPS|max        messages per second (default 1000000); 'max' sends as\n"
         "                        fast as the port takes them\n"
@@ -80,6 +96,8 @@ void yard_lg_usage(FILE *out, const char *prog)
         "  --interval S          seconds between progress lines (default 1)\n"
         "  --drain-ms MS         keep receiving after the last send (default 200)\n"
         "  --link-timeout S      wait for the port's link (default 10)\n"
+        "  --idle-sleep-us N     sleep N us after 64 loops that neither sent nor received\n"
+        "                        (default 0: spin); for sharing a core at modest rates\n"
         "  --json                the final summary as one JSON object on stdout;\n"
         "                        progress lines go to stderr\n"
         "Without EAL:\n"
@@ -96,7 +114,7 @@ void yard_lg_usage(FILE *out, const char *prog)
         "  %s --lcores 0@1,1@0 --main-lcore 0 --no-pci --file-prefix lg -m 256 \\\n"
         "      --vdev net_memif0,role=client,socket=/run/yard/dp.sock,mac=02:59:41:52:44:02 \\\n"
         "      -- --router-mac 02:59:41:52:44:01 --rate 2000000 --duration 10\n",
-        prog, prog, prog, prog);
+        prog, prog, prog, YARD_LG_MAX_SUBSCRIBERS, prog);
 }
 
 void yard_lg_format_mac(const uint8_t mac[6], char out[18])
@@ -194,6 +212,12 @@ enum {
     OPT_WRITE_PCAP,
     OPT_FRAMES,
     OPT_FRAME_SIZE,
+    OPT_KIND,
+    OPT_REG_PREFIX,
+    OPT_LEASE_MS,
+    OPT_TOPIC,
+    OPT_SUBSCRIBERS,
+    OPT_IDLE_SLEEP_US,
     OPT_HELP,
 };
 
@@ -224,6 +248,12 @@ static const struct option longopts[] = {
     {"write-pcap", required_argument, NULL, OPT_WRITE_PCAP},
     {"frames", required_argument, NULL, OPT_FRAMES},
     {"frame-size", required_argument, NULL, OPT_FRAME_SIZE},
+    {"kind", required_argument, NULL, OPT_KIND},
+    {"reg-prefix", required_argument, NULL, OPT_REG_PREFIX},
+    {"lease-ms", required_argument, NULL, OPT_LEASE_MS},
+    {"topic", required_argument, NULL, OPT_TOPIC},
+    {"subscribers", required_argument, NULL, OPT_SUBSCRIBERS},
+    {"idle-sleep-us", required_argument, NULL, OPT_IDLE_SLEEP_US},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -257,9 +287,9 @@ static int apply(int opt, const char *arg, struct yard_lg_opts *o, const char **
         return parse_mac(arg, o->router_mac) == 0 ? 0
                                                   : (*why = "expected xx:xx:xx:xx:xx:xx", -EINVAL);
     case OPT_NAMES:
-        return parse_uint(arg, 1, 1u << 20, &o->names) == 0
+        return parse_uint(arg, 1, 1u << 22, &o->names) == 0
                    ? 0
-                   : (*why = "expected 1..1048576", -EINVAL);
+                   : (*why = "expected 1..4194304", -EINVAL);
     case OPT_MAX_NAME_LEN:
         return parse_uint(arg, 1, YARD_BENCH_NAME_MAX, &o->max_name_len) == 0
                    ? 0
@@ -336,6 +366,33 @@ static int apply(int opt, const char *arg, struct yard_lg_opts *o, const char **
                    : (*why = "expected 61..1514: the smallest valid envelope (1-byte name, empty "
                              "src and body) makes a 61-byte frame",
                       -EINVAL);
+    case OPT_KIND:
+        if (strcmp(arg, "msg") == 0)
+            return o->kind = YARD_LG_KIND_MSG, 0;
+        if (strcmp(arg, "register") == 0)
+            return o->kind = YARD_LG_KIND_REGISTER, 0;
+        return *why = "expected msg or register", -EINVAL;
+    case OPT_REG_PREFIX:
+        if (strlen(arg) >= sizeof(o->reg_prefix) || memchr(arg, '"', strlen(arg)))
+            return *why = "a prefix of up to 31 bytes", -EINVAL;
+        snprintf(o->reg_prefix, sizeof(o->reg_prefix), "%s", arg);
+        return 0;
+    case OPT_LEASE_MS:
+        return parse_uint(arg, 1, UINT32_MAX, &n) == 0 ? (o->lease_ms = n, 0)
+                                                       : (*why = "expected 1..4294967295", -EINVAL);
+    case OPT_TOPIC:
+        if (strlen(arg) < 1 || strlen(arg) > YARD_BENCH_NAME_MAX)
+            return *why = "a name is 1..63 bytes (PROTOCOL.md section 1)", -EINVAL;
+        snprintf(o->topic, sizeof(o->topic), "%s", arg);
+        return 0;
+    case OPT_SUBSCRIBERS:
+        return parse_uint(arg, 1, YARD_LG_MAX_SUBSCRIBERS, &o->subscribers) == 0
+                   ? 0
+                   : (*why = "expected 1..1024", -EINVAL);
+    case OPT_IDLE_SLEEP_US:
+        return parse_uint(arg, 0, 100000, &o->idle_sleep_us) == 0
+                   ? 0
+                   : (*why = "expected 0..100000 microseconds", -EINVAL);
     default:
         return *why = "unknown option", -EINVAL;
     }
@@ -371,6 +428,26 @@ int yard_lg_opts_parse(int argc, char **argv, struct yard_lg_opts *o)
     }
     if (o->emit_routes && o->pcap_path[0]) {
         fprintf(stderr, "yard-loadgen: --emit-routes and --write-pcap are separate runs\n");
+        return -EINVAL;
+    }
+    if (o->kind == YARD_LG_KIND_REGISTER && (o->topic[0] || o->unknown_pct)) {
+        fprintf(stderr, "yard-loadgen: --kind register sends only REGISTERs for its own names; "
+                        "drop --topic and --unknown-pct\n");
+        return -EINVAL;
+    }
+    if (o->topic[0] && o->unknown_pct) {
+        fprintf(stderr, "yard-loadgen: --topic sends every message to the topic; drop "
+                        "--unknown-pct\n");
+        return -EINVAL;
+    }
+    if (o->subscribers > 1 && !o->topic[0]) {
+        fprintf(stderr, "yard-loadgen: --subscribers counts copies of a topic's messages; give "
+                        "--topic too\n");
+        return -EINVAL;
+    }
+    if ((unsigned)o->src_port + o->subscribers - 1 > 65535) {
+        fprintf(stderr, "yard-loadgen: --src-port %u + --subscribers %u runs past port 65535\n",
+                o->src_port, o->subscribers);
         return -EINVAL;
     }
     return 0;

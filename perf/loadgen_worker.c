@@ -17,6 +17,12 @@
  * ring is full) are offered again before any new one is built, keeping their
  * timestamp: the rate falls only if the router stays behind, and the wait is
  * part of their round trip, as it would be for a real sender.
+ *
+ * By default the loop spins, like any poll-mode sender. With
+ * --idle-sleep-us it sleeps after a few dozen loops that neither sent nor
+ * received, so at modest rates it leaves its CPU to a process that shares it
+ * (on a 2-CPU machine: the control plane); what arrives meanwhile waits in
+ * the port's ring, which adds up to the sleep to measured round trips.
  */
 #include "loadgen.h"
 
@@ -30,11 +36,18 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_memcpy.h>
+#include <rte_prefetch.h>
 #include <rte_udp.h>
+
+#include <sys/prctl.h>
+#include <time.h>
 
 #include "parse.h"
 
 #define RX_BURST 64
+/* Empty loops before an idle sleep (--idle-sleep-us): a few microseconds of
+ * polling, so a burst that is on its way is not met by a sleep. */
+#define IDLE_SPIN 64
 
 /* Counters the main lcore reads while the worker runs. */
 #define PUBLISH(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
@@ -72,6 +85,9 @@ static void publish(struct yard_lg_worker *w, const struct yard_lg_counters *c)
     PUBLISH(w->c.arp_replies, c->arp_replies);
     PUBLISH(w->c.tx_full, c->tx_full);
     PUBLISH(w->c.alloc_fail, c->alloc_fail);
+    PUBLISH(w->c.rx_ack, c->rx_ack);
+    PUBLISH(w->c.rx_nack, c->rx_nack);
+    PUBLISH(w->c.idle_sleeps, c->idle_sleeps);
     PUBLISH(w->c.tx_start_tsc, c->tx_start_tsc);
     PUBLISH(w->c.tx_end_tsc, c->tx_end_tsc);
 }
@@ -124,6 +140,26 @@ static unsigned flush_pending(struct yard_lg_worker *w, struct local *l)
     return k;
 }
 
+/*
+ * Prefetch the frames of the next n schedule slots. With a million names the
+ * templates are far apart in memory; fetched one burst ahead, their misses
+ * overlap each other and the current burst's transmit instead of stalling
+ * the copy one by one. The frame's address is computed from its index, so
+ * no template needs loading first.
+ */
+static void prefetch_ahead(const struct yard_lg_templates *t, unsigned pos, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t idx = t->schedule[pos];
+        if (++pos == t->schedule_len)
+            pos = 0;
+        const uint8_t *d = t->arena + (size_t)idx * t->stride;
+        rte_prefetch0(&t->tmpl[idx]);
+        rte_prefetch0(d);
+        rte_prefetch0(d + RTE_CACHE_LINE_SIZE);
+    }
+}
+
 static void send_burst(struct yard_lg_worker *w, struct local *l, unsigned n)
 {
     const struct yard_lg_templates *t = w->templates;
@@ -134,7 +170,9 @@ static void send_burst(struct yard_lg_worker *w, struct local *l, unsigned n)
     }
     uint64_t now = rte_rdtsc();
     for (unsigned i = 0; i < n; i++) {
-        const struct yard_lg_template *tp = &t->tmpl[t->schedule[l->pos++ & t->schedule_mask]];
+        const struct yard_lg_template *tp = &t->tmpl[t->schedule[l->pos]];
+        if (++l->pos == t->schedule_len)
+            l->pos = 0;
         struct rte_mbuf *m = l->pending[i];
         uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
         rte_memcpy(d, tp->data, tp->info.len);
@@ -144,6 +182,7 @@ static void send_burst(struct yard_lg_worker *w, struct local *l, unsigned n)
         l->pending_tmpl[i] = tp;
     }
     l->nb_pending = n;
+    prefetch_ahead(t, l->pos, w->opts->burst);
     l->c.tx_full += n - flush_pending(w, l);
 }
 
@@ -167,9 +206,10 @@ static int arp_answer(struct yard_lg_worker *w, struct rte_mbuf *m)
     return 1;
 }
 
-/* An envelope routed back to us: count it and time it. */
+/* An envelope routed back to us (or a reply to our REGISTER): count it and
+ * time it. */
 static void receive_envelope(struct yard_lg_worker *w, struct local *l, const uint8_t *p,
-                             uint32_t len, uint64_t now)
+                             uint32_t len, uint64_t now, unsigned port_slot)
 {
     struct yard_envelope env;
     if (yard_envelope_parse(p, len, &env) != YARD_PARSE_OK) {
@@ -183,17 +223,21 @@ static void receive_envelope(struct yard_lg_worker *w, struct local *l, const ui
     yard_hist_record(&w->rtt, (uint64_t)((double)(now - env.id) * l->ns_per_tsc));
     l->c.received++;
     l->c.received_class[env.prio & (YARD_LG_CLASSES - 1)]++;
+    l->c.rx_ack += env.kind == YARD_KIND_ACK;
+    l->c.rx_nack += env.kind == YARD_KIND_NACK;
+    w->rx_port[port_slot]++;
 }
 
-static void receive_burst(struct yard_lg_worker *w, struct local *l)
+static unsigned receive_burst(struct yard_lg_worker *w, struct local *l)
 {
     struct rte_mbuf *pkts[RX_BURST], *replies[RX_BURST];
     uint16_t n = rte_eth_rx_burst(w->port_id, 0, pkts, RX_BURST);
     if (n == 0)
-        return;
+        return 0;
     uint64_t now = rte_rdtsc();
     unsigned nb_free = 0, nb_reply = 0;
-    const uint16_t our_port = rte_cpu_to_be_16(w->opts->src_port);
+    const unsigned first_port = w->opts->src_port;
+    const unsigned nb_ports = w->opts->topic[0] ? w->opts->subscribers : 1;
     for (uint16_t i = 0; i < n; i++) {
         struct rte_mbuf *m = pkts[i];
         const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
@@ -214,7 +258,9 @@ static void receive_burst(struct yard_lg_worker *w, struct local *l)
         uint32_t ihl = (ip->version_ihl & 0x0f) * 4u;
         const struct rte_udp_hdr *udp = (const struct rte_udp_hdr *)((const uint8_t *)ip + ihl);
         uint32_t udp_off = sizeof(*eth) + ihl;
-        if (ihl < 20 || udp_off + sizeof(*udp) > dlen || udp->dst_port != our_port) {
+        /* Our ports: --src-port, and with --subscribers the ones after it. */
+        unsigned slot = (unsigned)(rte_be_to_cpu_16(udp->dst_port) - first_port);
+        if (ihl < 20 || udp_off + sizeof(*udp) > dlen || slot >= nb_ports) {
             l->c.rx_other++;
             continue;
         }
@@ -223,7 +269,8 @@ static void receive_burst(struct yard_lg_worker *w, struct local *l)
             l->c.rx_bad_envelope++;
             continue;
         }
-        receive_envelope(w, l, (const uint8_t *)(udp + 1), udp_len - (uint32_t)sizeof(*udp), now);
+        receive_envelope(w, l, (const uint8_t *)(udp + 1), udp_len - (uint32_t)sizeof(*udp), now,
+                         slot);
     }
     if (nb_reply) {
         uint16_t k = rte_eth_tx_burst(w->port_id, 0, replies, (uint16_t)nb_reply);
@@ -233,6 +280,15 @@ static void receive_burst(struct yard_lg_worker *w, struct local *l)
     }
     if (nb_free)
         rte_pktmbuf_free_bulk(pkts, nb_free);
+    return n;
+}
+
+/* Sleep instead of spinning (--idle-sleep-us), after IDLE_SPIN empty loops. */
+static void idle_sleep(struct yard_lg_worker *w, struct local *l)
+{
+    struct timespec ts = {0, (long)w->opts->idle_sleep_us * 1000L};
+    nanosleep(&ts, NULL);
+    l->c.idle_sleeps++;
 }
 
 int yard_lg_worker_main(void *arg)
@@ -247,26 +303,37 @@ int yard_lg_worker_main(void *arg)
     if (depth < 2ull * w->opts->burst)
         depth = 2ull * w->opts->burst;
     l.credit_cap = depth * w->tsc_hz;
+    if (w->opts->idle_sleep_us)
+        prctl(PR_SET_TIMERSLACK, 1000UL); /* 1 us: sleep what was asked, not 50 us more */
+    unsigned idle_loops = 0;
     uint64_t drain_end = 0;
     l.last_tsc = l.c.tx_start_tsc = rte_rdtsc();
     for (;;) {
         uint64_t now = rte_rdtsc();
+        unsigned sent = 0;
         if (drain_end == 0) {
             if (w->stop_tx) {
                 l.c.tx_end_tsc = now;
                 drain_end = now + (uint64_t)(w->opts->drain_s * (double)w->tsc_hz);
             } else if (l.nb_pending) {
-                flush_pending(w, &l);
+                sent = flush_pending(w, &l);
             } else {
                 unsigned n = tokens(w, &l, now);
-                if (n)
+                if (n) {
                     send_burst(w, &l, n);
+                    sent = n;
+                }
             }
         } else if (now >= drain_end) {
             break;
         }
-        receive_burst(w, &l);
+        unsigned got = receive_burst(w, &l);
         publish(w, &l.c);
+        if (sent || got) {
+            idle_loops = 0;
+        } else if (w->opts->idle_sleep_us && ++idle_loops >= IDLE_SPIN) {
+            idle_sleep(w, &l);
+        }
     }
     if (l.nb_pending)
         rte_pktmbuf_free_bulk(l.pending, l.nb_pending);

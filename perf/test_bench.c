@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 
 #include "frame.h"
+#include "loadgen.h"
 #include "names.h"
 #include "parse.h"
 
@@ -157,6 +158,30 @@ Test(frame, parses_as_the_envelope_it_was_built_from)
     cr_assert_eq(f[info.id_off - 1], 0xcf);
 }
 
+/* yard-loadgen --kind register: a REGISTER whose body is the lease request,
+ * exactly the bytes given. */
+Test(frame, register_carries_its_kind_and_given_body)
+{
+    static const uint8_t lease[] = {0x81, 0xa8, 'l',  'e',  'a',  's',  'e', '_',
+                                    'm',  's',  0xce, 0x00, 0x00, 0x75, 0x30};
+    struct yard_bench_frame_spec s = spec_for("reg.17", "reg.17", sizeof(lease));
+    s.kind = YARD_KIND_REGISTER;
+    s.body = lease;
+    uint8_t f[YARD_BENCH_FRAME_MAX];
+    struct yard_bench_frame_info info;
+    int len = yard_bench_frame_build(&s, f, sizeof(f), &info);
+    cr_assert_eq(len, (int)(YARD_BENCH_HDR_LEN + yard_bench_envelope_len(6, 6, sizeof(lease))));
+    check_checksums(f);
+    struct yard_envelope env;
+    cr_assert_eq(yard_envelope_parse(f + YARD_BENCH_HDR_LEN, info.env_len, &env), YARD_PARSE_OK);
+    cr_assert_eq(env.kind, YARD_KIND_REGISTER);
+    cr_assert_eq(env.body_len, sizeof(lease));
+    cr_assert_eq(memcmp(f + YARD_BENCH_HDR_LEN + env.body_off, lease, sizeof(lease)), 0);
+    cr_assert_eq(memcmp(f + YARD_BENCH_HDR_LEN + env.src_off, "reg.17", 6), 0);
+    s.kind = 8;
+    cr_assert_eq(yard_bench_frame_build(&s, f, sizeof(f), &info), -EINVAL, "kind 8 is no kind");
+}
+
 Test(frame, envelope_len_is_exact_across_width_changes)
 {
     static const unsigned dst_lens[] = {1, 31, 32, 63};
@@ -249,4 +274,68 @@ Test(frame, rejects_what_the_protocol_forbids)
     cr_assert_eq(yard_bench_frame_build(&s, f, sizeof(f), &info), -ENOSPC);
     s = spec_for("x", "", 100);
     cr_assert_eq(yard_bench_frame_build(&s, f, 100, &info), -ENOSPC);
+}
+
+/* Options as yard-loadgen's defaults would set them, for the template tests. */
+static struct yard_lg_opts lg_opts(unsigned names)
+{
+    char prog[] = "yard-loadgen";
+    char *argv[] = {prog, NULL};
+    struct yard_lg_opts o;
+    cr_assert_eq(yard_lg_opts_parse(1, argv, &o), 0);
+    o.names = names;
+    return o;
+}
+
+/* Every routed name is sent, and equally often: a million-name run must touch
+ * a million keys, not the ones random draws happen to favour. */
+Test(templates, schedule_sends_every_name_equally_often)
+{
+    struct yard_lg_opts o = lg_opts(50000);
+    o.class_weight[0] = o.class_weight[1] = o.class_weight[3] = 0; /* class 2 only */
+    o.nb_body_sizes = 1;
+    uint8_t mac[6] = {2, 0, 0, 0, 0, 2};
+    struct yard_lg_templates t;
+    cr_assert_eq(yard_lg_templates_build(&o, mac, &t), 0);
+    cr_assert_eq(t.nb_tmpl, 50000, "one frame per name when one class and one size are sent");
+    unsigned *seen = calloc(o.names, sizeof(*seen));
+    for (unsigned k = 0; k < t.schedule_len; k++) {
+        const struct yard_lg_template *tp = &t.tmpl[t.schedule[k]];
+        cr_assert_eq(tp->prio, 2);
+        cr_assert(tp->known);
+        seen[t.schedule[k]]++;
+    }
+    unsigned lo = t.schedule_len / o.names;
+    for (unsigned n = 0; n < o.names; n++)
+        cr_assert(seen[n] == lo || seen[n] == lo + 1, "name %u sent %u times, expected %u or %u", n,
+                  seen[n], lo, lo + 1);
+    free(seen);
+    yard_lg_templates_free(&t);
+}
+
+/* --kind register: REGISTERs for prefix0..prefixN-1, in that order, each
+ * frame parsing as a REGISTER whose src is its name. */
+Test(templates, register_names_in_order)
+{
+    struct yard_lg_opts o = lg_opts(300);
+    o.kind = YARD_LG_KIND_REGISTER;
+    o.lease_ms = 60000;
+    uint8_t mac[6] = {2, 0, 0, 0, 0, 2};
+    struct yard_lg_templates t;
+    cr_assert_eq(yard_lg_templates_build(&o, mac, &t), 0);
+    cr_assert_eq(t.schedule_len, 300);
+    for (unsigned k = 0; k < t.schedule_len; k++) {
+        const struct yard_lg_template *tp = &t.tmpl[t.schedule[k]];
+        struct yard_envelope env;
+        cr_assert_eq(yard_envelope_parse(tp->data + YARD_BENCH_HDR_LEN, tp->info.env_len, &env),
+                     YARD_PARSE_OK);
+        cr_assert_eq(env.kind, YARD_KIND_REGISTER);
+        char want[32];
+        int len = snprintf(want, sizeof(want), "reg.%u", k);
+        cr_assert_eq(env.src_len, (unsigned)len);
+        cr_assert_eq(memcmp(tp->data + YARD_BENCH_HDR_LEN + env.src_off, want, (size_t)len), 0,
+                     "slot %u is not %s", k, want);
+        cr_assert_eq(env.body_len, 15, "the body is {\"lease_ms\": 60000}");
+    }
+    yard_lg_templates_free(&t);
 }

@@ -37,10 +37,13 @@
 /* rte_ring's element functions copy in 32-bit words. */
 _Static_assert(sizeof(struct yard_cmd) % 4 == 0, "yard_cmd must be a multiple of 4 bytes");
 _Static_assert(sizeof(struct yard_punt) % 4 == 0, "yard_punt must be a multiple of 4 bytes");
+_Static_assert(sizeof(struct yard_reply) % 4 == 0, "yard_reply must be a multiple of 4 bytes");
+_Static_assert(sizeof(struct yard_cmd_loc) <= 240, "yard_cmd_loc must fit the command union");
 _Static_assert(YARD_SHM_EVENT_SLOTS >= YARD_EV_MAX, "more events than event slots");
 _Static_assert(YARD_SHM_DROP_SLOTS >= YARD_DROP_MAX, "more drop reasons than drop slots");
 _Static_assert((YARD_SHM_CMD_SLOTS & (YARD_SHM_CMD_SLOTS - 1)) == 0, "ring size: power of 2");
 _Static_assert((YARD_SHM_PUNT_SLOTS & (YARD_SHM_PUNT_SLOTS - 1)) == 0, "ring size: power of 2");
+_Static_assert((YARD_SHM_REPLY_SLOTS & (YARD_SHM_REPLY_SLOTS - 1)) == 0, "ring size: power of 2");
 
 /* Sections start on their own page: a page fault or a madvise on one
  * section never touches another, and every offset is cache-line aligned. */
@@ -53,7 +56,7 @@ _Static_assert((YARD_SHM_PUNT_SLOTS & (YARD_SHM_PUNT_SLOTS - 1)) == 0, "ring siz
 #define OBJECT_PREFIX "/yard-"
 
 struct layout {
-    uint64_t cmd_ring_off, punt_ring_off, lcore_off, port_off, total;
+    uint64_t cmd_ring_off, punt_ring_off, reply_ring_off, lcore_off, port_off, total;
     uint32_t lcore_block_bytes, port_block_bytes;
 };
 
@@ -66,10 +69,14 @@ static int compute_layout(struct layout *l)
 {
     ssize_t cmd_bytes = rte_ring_get_memsize_elem(sizeof(struct yard_cmd), YARD_SHM_CMD_SLOTS);
     ssize_t punt_bytes = rte_ring_get_memsize_elem(sizeof(struct yard_punt), YARD_SHM_PUNT_SLOTS);
+    ssize_t reply_bytes =
+        rte_ring_get_memsize_elem(sizeof(struct yard_reply), YARD_SHM_REPLY_SLOTS);
     if (cmd_bytes < 0)
         return (int)cmd_bytes;
     if (punt_bytes < 0)
         return (int)punt_bytes;
+    if (reply_bytes < 0)
+        return (int)reply_bytes;
 
     l->lcore_block_bytes = (uint32_t)align_up(sizeof(struct yard_lcore_stats), LCORE_ALIGN);
     l->port_block_bytes = (uint32_t)align_up(sizeof(struct yard_port_stats), PORT_ALIGN);
@@ -79,6 +86,8 @@ static int compute_layout(struct layout *l)
     off = align_up(off + (uint64_t)cmd_bytes, SECTION_ALIGN);
     l->punt_ring_off = off;
     off = align_up(off + (uint64_t)punt_bytes, SECTION_ALIGN);
+    l->reply_ring_off = off;
+    off = align_up(off + (uint64_t)reply_bytes, SECTION_ALIGN);
     l->lcore_off = off;
     off = align_up(off + (uint64_t)YARD_SHM_MAX_LCORES * l->lcore_block_bytes, SECTION_ALIGN);
     l->port_off = off;
@@ -184,6 +193,9 @@ static int init_rings(struct yard_shm *shm, char *err, size_t errlen)
     if (rc == 0)
         rc =
             rte_ring_init(yard_shm_punt_ring(shm), "yard-punt", YARD_SHM_PUNT_SLOTS, RING_F_SC_DEQ);
+    if (rc == 0)
+        rc = rte_ring_init(yard_shm_reply_ring(shm), "yard-reply", YARD_SHM_REPLY_SLOTS,
+                           RING_F_SC_DEQ);
     if (rc != 0)
         set_err(err, errlen, "shm %s: rte_ring_init failed: %s", shm->name, strerror(-rc));
     return rc;
@@ -214,10 +226,13 @@ static int init_dataplane_parts(struct yard_shm *shm, const char *instance, cons
     h->cmd_record_bytes = sizeof(struct yard_cmd);
     h->punt_slots = YARD_SHM_PUNT_SLOTS;
     h->punt_record_bytes = sizeof(struct yard_punt);
+    h->reply_slots = YARD_SHM_REPLY_SLOTS;
+    h->reply_record_bytes = sizeof(struct yard_reply);
     h->lcore_block_bytes = l->lcore_block_bytes;
     h->port_block_bytes = l->port_block_bytes;
     h->cmd_ring_off = l->cmd_ring_off;
     h->punt_ring_off = l->punt_ring_off;
+    h->reply_ring_off = l->reply_ring_off;
     h->lcore_off = l->lcore_off;
     h->port_off = l->port_off;
 
@@ -228,6 +243,8 @@ static int init_dataplane_parts(struct yard_shm *shm, const char *instance, cons
     h->cmd_applied_seq = 0;
     h->dataplane_ready = 0;
     h->mode = 0;
+    h->dir_names = h->dir_locations = h->dir_capacity = h->dir_bytes = 0;
+    h->cmd_applied = h->cmd_rejected = h->sync_swept = 0;
 
     memset((char *)h + l->lcore_off, 0, (size_t)YARD_SHM_MAX_LCORES * l->lcore_block_bytes);
     memset((char *)h + l->port_off, 0, (size_t)YARD_SHM_MAX_PORTS * l->port_block_bytes);
@@ -463,9 +480,14 @@ static int check_geometry(const struct yard_shm_header *h, uint64_t size, const 
     EXPECT(h->punt_slots == YARD_SHM_PUNT_SLOTS && h->punt_record_bytes == sizeof(struct yard_punt),
            "punt ring of %u x %u bytes, expected %u x %zu", h->punt_slots, h->punt_record_bytes,
            YARD_SHM_PUNT_SLOTS, sizeof(struct yard_punt));
+    EXPECT(h->reply_slots == YARD_SHM_REPLY_SLOTS &&
+               h->reply_record_bytes == sizeof(struct yard_reply),
+           "reply ring of %u x %u bytes, expected %u x %zu", h->reply_slots, h->reply_record_bytes,
+           YARD_SHM_REPLY_SLOTS, sizeof(struct yard_reply));
 
     ssize_t cmd_bytes = rte_ring_get_memsize_elem(h->cmd_record_bytes, h->cmd_slots);
     ssize_t punt_bytes = rte_ring_get_memsize_elem(h->punt_record_bytes, h->punt_slots);
+    ssize_t reply_bytes = rte_ring_get_memsize_elem(h->reply_record_bytes, h->reply_slots);
     uint64_t t = h->total_bytes;
     EXPECT(cmd_bytes > 0 && h->cmd_ring_off >= h->header_bytes &&
                h->cmd_ring_off + (uint64_t)cmd_bytes <= t,
@@ -473,14 +495,17 @@ static int check_geometry(const struct yard_shm_header *h, uint64_t size, const 
     EXPECT(punt_bytes > 0 && h->punt_ring_off >= h->header_bytes &&
                h->punt_ring_off + (uint64_t)punt_bytes <= t,
            "punt ring at offset %llu does not fit", (unsigned long long)h->punt_ring_off);
+    EXPECT(reply_bytes > 0 && h->reply_ring_off >= h->header_bytes &&
+               h->reply_ring_off + (uint64_t)reply_bytes <= t,
+           "reply ring at offset %llu does not fit", (unsigned long long)h->reply_ring_off);
     EXPECT(h->lcore_off >= h->header_bytes &&
                h->lcore_off + (uint64_t)h->max_lcores * h->lcore_block_bytes <= t,
            "lcore blocks at offset %llu do not fit", (unsigned long long)h->lcore_off);
     EXPECT(h->port_off >= h->header_bytes &&
                h->port_off + (uint64_t)h->max_ports * h->port_block_bytes <= t,
            "port blocks at offset %llu do not fit", (unsigned long long)h->port_off);
-    EXPECT(h->cmd_ring_off % 64 == 0 && h->punt_ring_off % 64 == 0 && h->lcore_off % 64 == 0 &&
-               h->port_off % 64 == 0 && h->lcore_block_bytes % 64 == 0 &&
+    EXPECT(h->cmd_ring_off % 64 == 0 && h->punt_ring_off % 64 == 0 && h->reply_ring_off % 64 == 0 &&
+               h->lcore_off % 64 == 0 && h->port_off % 64 == 0 && h->lcore_block_bytes % 64 == 0 &&
                h->port_block_bytes % 64 == 0,
            "sections not cache-line aligned (lcore blocks at %llu)",
            (unsigned long long)h->lcore_off);

@@ -26,7 +26,11 @@
     X(QUEUE_FULL, "queue_full", "class queue completely full (class 0 is dropped only here)")     \
     X(TX_FULL, "tx_full", "NIC transmit queue refused the packet")                                \
     X(PUNT_FULL, "punt_full", "slow-path ring to the agent or control plane full")                \
-    X(ARP_IGNORED, "arp_ignored", "ARP packet not for the appliance's addresses")
+    X(ARP_IGNORED, "arp_ignored", "ARP packet not for the appliance's addresses")                 \
+    X(PUNT_RATE_LIMITED, "punt_rate_limited",                                                     \
+      "control message over its source address's rate limit")                                     \
+    X(NO_MBUF, "no_mbuf", "no mbuf for a topic copy's headers or a control-plane reply")          \
+    X(BAD_REPLY, "bad_reply", "reply from the control plane unusable (port, length)")
 
 enum yard_drop_reason {
 #define YARD_X_ENUM(e, name, help) YARD_DROP_##e,
@@ -36,20 +40,22 @@ enum yard_drop_reason {
 };
 
 /* Events that are not drops, counted per lcore. */
-#define YARD_EVENTS(X)                                                               \
-    X(RX_PACKETS, "rx_packets", "frames received from ports")                        \
-    X(RX_MESSAGES, "rx_messages", "valid envelopes received (any kind)")             \
-    X(ROUTED, "routed", "messages looked up and queued to send (or held for ARP)")   \
-    X(TX_PACKETS, "tx_packets", "frames handed to the NIC and accepted")             \
-    X(PUNTED, "punted", "control messages (kinds 1-4) passed to the control plane")  \
-    X(ARP_RX, "arp_rx", "ARP packets received for the appliance's addresses")        \
-    X(ARP_REPLIES, "arp_replies", "ARP replies sent for the appliance's addresses")  \
-    X(ARP_REQUESTS, "arp_requests", "ARP requests sent to resolve next hops")        \
-    X(HELD, "held", "packets held while their next hop was being resolved")          \
-    X(BUSY_POLLS, "busy_polls", "poll loops that received at least one packet")      \
-    X(IDLE_POLLS, "idle_polls", "poll loops that received nothing")                  \
-    X(BUSY_CYCLES, "busy_cycles", "TSC cycles spent in loops that received packets") \
-    X(IDLE_SLEEPS, "idle_sleeps", "back-off sleeps taken while idle")
+#define YARD_EVENTS(X)                                                                   \
+    X(RX_PACKETS, "rx_packets", "frames received from ports")                            \
+    X(RX_MESSAGES, "rx_messages", "valid envelopes received (any kind)")                 \
+    X(ROUTED, "routed", "messages looked up and queued to send (or held for ARP)")       \
+    X(TX_PACKETS, "tx_packets", "frames handed to the NIC and accepted")                 \
+    X(PUNTED, "punted", "control messages (kinds 1-4) passed to the control plane")      \
+    X(ARP_RX, "arp_rx", "ARP packets received for the appliance's addresses")            \
+    X(ARP_REPLIES, "arp_replies", "ARP replies sent for the appliance's addresses")      \
+    X(ARP_REQUESTS, "arp_requests", "ARP requests sent to resolve next hops")            \
+    X(HELD, "held", "packets held while their next hop was being resolved")              \
+    X(BUSY_POLLS, "busy_polls", "poll loops that received at least one packet")          \
+    X(IDLE_POLLS, "idle_polls", "poll loops that received nothing")                      \
+    X(BUSY_CYCLES, "busy_cycles", "TSC cycles spent in loops that received packets")     \
+    X(IDLE_SLEEPS, "idle_sleeps", "back-off sleeps taken while idle")                    \
+    X(FANOUT_COPIES, "fanout_copies", "topic copies made (one per subscriber location)") \
+    X(REPLIES_SENT, "replies_sent", "ACK/NACK datagrams sent for the control plane")
 
 enum yard_event {
 #define YARD_X_ENUM(e, name, help) YARD_EV_##e,

@@ -9,6 +9,8 @@
  *                  side's pid, start epoch and heartbeat
  *   command ring   control -> dataplane, fixed-size struct yard_cmd records
  *   punt ring      dataplane -> control, fixed-size struct yard_punt records
+ *   reply ring     control -> dataplane, datagrams the control plane sends
+ *                  to applications through the data ports (ACK, NACK)
  *   lcore blocks   per-lcore counters and latency histogram (one writer each)
  *   port blocks    per-port counters (written by the dataplane's agent)
  *
@@ -32,15 +34,16 @@
 #include "yard_hist.h"
 
 #define YARD_SHM_MAGIC       0x314d485344524159ull /* "YARDSHM1" little-endian */
-#define YARD_SHM_ABI_VERSION 1u
+#define YARD_SHM_ABI_VERSION 2u
 
 #define YARD_SHM_MAX_LCORES  128
 #define YARD_SHM_MAX_PORTS   32
 #define YARD_SHM_EVENT_SLOTS 32 /* >= YARD_EV_MAX: room to append without an ABI bump */
 #define YARD_SHM_DROP_SLOTS  32 /* >= YARD_DROP_MAX */
 
-#define YARD_SHM_CMD_SLOTS  4096
-#define YARD_SHM_PUNT_SLOTS 1024
+#define YARD_SHM_CMD_SLOTS   16384
+#define YARD_SHM_PUNT_SLOTS  1024
+#define YARD_SHM_REPLY_SLOTS 1024
 
 #define YARD_NAME_MAX 63 /* bytes in an endpoint or topic name (PROTOCOL.md §1) */
 
@@ -101,28 +104,81 @@ struct yard_shm_header {
     uint32_t nb_classes, hist_buckets;
     uint32_t cmd_slots, cmd_record_bytes;
     uint32_t punt_slots, punt_record_bytes;
+    uint32_t reply_slots, reply_record_bytes;
     uint32_t lcore_block_bytes, port_block_bytes;
-    uint64_t cmd_ring_off, punt_ring_off, lcore_off, port_off;
+    uint64_t cmd_ring_off, punt_ring_off, reply_ring_off, lcore_off, port_off;
     struct yard_shm_side dataplane;
     struct yard_shm_side control;
     uint64_t cmd_applied_seq; /* last command sequence the dataplane applied */
     uint32_t dataplane_ready; /* 1 once ports are up and workers run */
     uint32_t mode;            /* 0 rtc, 1 pipeline */
+
+    /* The dataplane's directory, written by its agent after each batch of
+     * commands (read by status, metrics and benchmarks). */
+    uint64_t dir_names;     /* names in the directory */
+    uint64_t dir_locations; /* locations (endpoint members, subscribers) */
+    uint64_t dir_capacity;  /* names the directory can hold */
+    uint64_t dir_bytes;     /* memory the directory uses: hash table and routes */
+    uint64_t cmd_applied;   /* commands applied */
+    uint64_t cmd_rejected;  /* commands refused (bad name, table full, ...) */
+    uint64_t sync_swept;    /* locations removed at the end of full syncs */
 } __attribute__((aligned(64)));
 
-/* Commands, control -> dataplane. */
+/*
+ * Commands, control -> dataplane.
+ *
+ * The dataplane's directory maps a name to a destination: an endpoint with
+ * one or more locations (several make a group) or a topic with its
+ * subscribers' locations. Commands add and remove single locations, so a
+ * change never rewrites a whole destination on the wire; the dataplane
+ * builds the new immutable route object and publishes it under RCU.
+ *
+ * Every location carries its origin. Routes from the dataplane's own YAML
+ * file are YARD_ORIGIN_CONFIG and belong to the dataplane (SIGHUP); every
+ * other origin belongs to the control plane and takes part in full syncs:
+ *
+ *   SYNC_BEGIN(g)   the control plane is about to re-send its whole table
+ *   LOC_ADD ...     every location it has (each marks the location as seen in g)
+ *   SYNC_END(g)     locations of control origins not seen since SYNC_BEGIN(g)
+ *                   are removed; the dataplane's side generation becomes g
+ *
+ * Nothing is removed before SYNC_END, so a sync never opens a gap in
+ * forwarding for a name that is still valid.
+ */
 enum yard_cmd_type {
-    YARD_CMD_ROUTE_ADD = 1, /* add or replace a static route */
-    YARD_CMD_ROUTE_DEL = 2,
+    YARD_CMD_LOC_ADD = 1,    /* add (or refresh) one location of a name */
+    YARD_CMD_LOC_DEL = 2,    /* remove one location (ipv4 + udp_port) of a name */
+    YARD_CMD_NAME_DEL = 3,   /* remove every control-origin location of a name */
+    YARD_CMD_SYNC_BEGIN = 4, /* generation in yard_cmd.generation */
+    YARD_CMD_SYNC_END = 5,
 };
 
-struct yard_cmd_route {
+enum yard_dest_type {
+    YARD_DEST_ENDPOINT = 0, /* one location, or a group when there are several */
+    YARD_DEST_TOPIC = 1,    /* one copy per subscriber location */
+};
+
+enum yard_origin {
+    YARD_ORIGIN_CONFIG = 0,     /* the dataplane's YAML routes */
+    YARD_ORIGIN_STATIC = 1,     /* routes and endpoints added by the operator */
+    YARD_ORIGIN_REGISTERED = 2, /* REGISTER / SUBSCRIBE from applications (leased) */
+    YARD_ORIGIN_REMOTE = 3,     /* learned from another cluster node */
+};
+
+/* Locations of a destination the dataplane keeps at most (group members,
+ * topic subscribers). The control plane refuses more. */
+#define YARD_DEST_MAX_LOCATIONS 256
+
+struct yard_cmd_loc {
     uint8_t name_len;
     char name[YARD_NAME_MAX + 1]; /* NUL-terminated */
-    uint8_t has_mac;
+    uint8_t dest_type;            /* enum yard_dest_type */
+    uint8_t origin;               /* enum yard_origin */
+    uint8_t has_mac;              /* fixed next-hop MAC: no ARP */
     uint8_t mac[6];
     uint16_t udp_port; /* host byte order */
     uint32_t ipv4;     /* network byte order */
+    uint32_t node;     /* cluster node hosting the location; 0 = this node */
 };
 
 struct yard_cmd {
@@ -130,7 +186,7 @@ struct yard_cmd {
     uint32_t type; /* enum yard_cmd_type */
     uint32_t generation;
     union {
-        struct yard_cmd_route route;
+        struct yard_cmd_loc loc;
         uint8_t raw[240];
     } u;
 };
@@ -143,8 +199,24 @@ struct yard_punt {
     uint16_t src_udp_port;
     uint16_t rx_port;
     uint16_t len;
-    uint16_t reserved[3];
+    uint8_t src_mac[6];                /* the frame's source: where a reply goes on the link */
     uint8_t data[YARD_PUNT_MAX_BYTES]; /* the UDP payload */
+};
+
+/*
+ * Replies, control -> dataplane: a UDP payload (an ACK or NACK envelope) for
+ * the dataplane to send from its data address and port to dst on port
+ * tx_port, with dst_mac as the Ethernet destination (the source MAC of the
+ * punt it answers, so no ARP is needed).
+ */
+#define YARD_REPLY_MAX_BYTES 496
+struct yard_reply {
+    uint32_t dst_ipv4; /* network byte order */
+    uint16_t dst_udp_port;
+    uint16_t tx_port;
+    uint8_t dst_mac[6];
+    uint16_t len;
+    uint8_t data[YARD_REPLY_MAX_BYTES];
 };
 
 struct rte_ring;
@@ -215,7 +287,9 @@ static inline struct yard_port_stats *yard_shm_port(const struct yard_shm *shm, 
  * yard_cmd)); they are inline and work in a process without an EAL. The
  * command ring's consumer is the dataplane's agent, its producers control
  * planes and yardctl; the punt ring's producers are the dataplane's lcores,
- * its consumer the control plane.
+ * its consumer the control plane. The dataplane re-initialises all three
+ * rings when it (re)creates the segment: a control plane that sees a new
+ * dataplane start epoch must re-send everything (a full sync).
  */
 static inline struct rte_ring *yard_shm_cmd_ring(const struct yard_shm *shm)
 {
@@ -225,6 +299,12 @@ static inline struct rte_ring *yard_shm_cmd_ring(const struct yard_shm *shm)
 static inline struct rte_ring *yard_shm_punt_ring(const struct yard_shm *shm)
 {
     return (struct rte_ring *)((char *)shm->hdr + shm->hdr->punt_ring_off);
+}
+
+/* Multi-producer (control planes, tools), single consumer (the agent). */
+static inline struct rte_ring *yard_shm_reply_ring(const struct yard_shm *shm)
+{
+    return (struct rte_ring *)((char *)shm->hdr + shm->hdr->reply_ring_off);
 }
 
 /* dst += src: every event, drop and class counter and the histogram. */

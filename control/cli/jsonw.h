@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <msgpack.h>
+
 #define YARD_JSONW_MAX_DEPTH 16
 
 struct yard_jsonw {
@@ -42,5 +44,15 @@ void yard_jsonw_null(struct yard_jsonw *w);
 
 /* Write a JSON string literal of s (quotes included) to out. */
 void yard_json_write_string(FILE *out, const char *s);
+/* The same for n bytes that may hold NULs (written as \u0000). */
+void yard_json_write_string_n(FILE *out, const char *s, size_t n);
+
+/*
+ * A msgpack object (an RPC result) as one JSON value. Maps become objects
+ * (non-string keys are written as their JSON text, quoted), bin becomes a
+ * hex string, ext becomes {"ext_type": T, "hex": "..."}. Nesting deeper
+ * than YARD_JSONW_MAX_DEPTH is written as null.
+ */
+void yard_jsonw_msgpack(struct yard_jsonw *w, const msgpack_object *o);
 
 #endif

@@ -2,7 +2,7 @@
  * stats.c - `yardctl stats`: snapshot the shm counters and print them as a
  * table, as JSON, or as a line of per-second rates every few seconds.
  *
- * Everything printed comes from one snapshot (struct snapshot) taken by
+ * Everything printed comes from one snapshot (struct yard_cli_snapshot) taken by
  * copying the in-use lcore and port blocks, so the three views cannot
  * disagree about what they saw. Watch mode subtracts consecutive snapshots;
  * a counter that goes backwards means a new dataplane took the segment over,
@@ -29,30 +29,6 @@
 
 /* In table watch mode the column titles scroll away; repeat them. */
 #define WATCH_HEADER_EVERY 20
-#define WATCH_TOP_DROPS    3
-
-struct lcore_snap {
-    unsigned id;
-    uint32_t role, socket;
-    uint64_t events[YARD_SHM_EVENT_SLOTS];
-    uint64_t drops[YARD_SHM_DROP_SLOTS];
-};
-
-struct snapshot {
-    uint64_t mono_ns, real_ns;
-    struct yard_shm_header hdr;
-    unsigned nb_events, nb_drops;
-    uint64_t events[YARD_SHM_EVENT_SLOTS];
-    uint64_t drops[YARD_SHM_DROP_SLOTS];
-    uint64_t dropped; /* sum over reasons */
-    uint64_t class_routed[YARD_NB_CLASSES], class_tx[YARD_NB_CLASSES];
-    uint64_t class_dropped[YARD_NB_CLASSES];
-    struct yard_hist latency; /* merged over lcores */
-    bool dp_alive, cp_alive;
-    unsigned nb_lcores, nb_ports;
-    struct lcore_snap lcores[YARD_SHM_MAX_LCORES];
-    struct yard_port_stats ports[YARD_SHM_MAX_PORTS];
-};
 
 static volatile sig_atomic_t stop_requested;
 
@@ -62,7 +38,7 @@ static void on_stop_signal(int sig)
     stop_requested = 1;
 }
 
-static void take_snapshot(const struct yard_shm *shm, struct snapshot *s)
+void yard_cli_snapshot_take(const struct yard_shm *shm, struct yard_cli_snapshot *s)
 {
     memset(s, 0, sizeof(*s));
     s->mono_ns = yard_monotonic_ns();
@@ -77,7 +53,7 @@ static void take_snapshot(const struct yard_shm *shm, struct snapshot *s)
         const struct yard_lcore_stats *l = yard_shm_lcore(shm, i);
         if (!__atomic_load_n(&l->in_use, __ATOMIC_ACQUIRE))
             continue;
-        struct lcore_snap *ls = &s->lcores[s->nb_lcores++];
+        struct yard_cli_lcore_snap *ls = &s->lcores[s->nb_lcores++];
         ls->id = i;
         ls->role = l->role;
         ls->socket = l->socket;
@@ -118,7 +94,7 @@ static const char *event_name(unsigned e, char *buf, size_t len)
     return buf;
 }
 
-static const char *drop_name(unsigned d, char *buf, size_t len)
+const char *yard_cli_drop_name(unsigned d, char *buf, size_t len)
 {
     const char *n = yard_drop_name(d);
     if (n != NULL)
@@ -177,7 +153,7 @@ static void format_duration(double s, char *buf, size_t len)
 /* ---- derived numbers ---- */
 
 /* Milliseconds since the side's last heartbeat; -1 when it never beat. */
-static double heartbeat_age_ms(const struct yard_shm_side *side, uint64_t mono_ns)
+double yard_cli_heartbeat_age_ms(const struct yard_shm_side *side, uint64_t mono_ns)
 {
     if (side->heartbeat_ns == 0)
         return -1;
@@ -186,7 +162,7 @@ static double heartbeat_age_ms(const struct yard_shm_side *side, uint64_t mono_n
     return (double)(mono_ns - side->heartbeat_ns) / 1e6;
 }
 
-static double uptime_s(const struct snapshot *s)
+static double uptime_s(const struct yard_cli_snapshot *s)
 {
     uint64_t start = s->hdr.dataplane.start_epoch_ns;
     if (start == 0 || s->real_ns < start)
@@ -196,7 +172,7 @@ static double uptime_s(const struct snapshot *s)
 
 /* Share of wall-clock time the lcore spent in loops that received packets;
  * negative when unknown (no TSC rate published yet). */
-static double busy_pct(const struct snapshot *s, const struct lcore_snap *l)
+static double busy_pct(const struct yard_cli_snapshot *s, const struct yard_cli_lcore_snap *l)
 {
     double up = uptime_s(s);
     if (s->hdr.tsc_hz == 0 || up <= 0)
@@ -206,14 +182,14 @@ static double busy_pct(const struct snapshot *s, const struct lcore_snap *l)
 }
 
 /* Busy cycles per received packet; negative when nothing was received. */
-static double cycles_per_msg(const struct lcore_snap *l)
+static double cycles_per_msg(const struct yard_cli_lcore_snap *l)
 {
     if (l->events[YARD_EV_RX_PACKETS] == 0)
         return -1;
     return (double)l->events[YARD_EV_BUSY_CYCLES] / (double)l->events[YARD_EV_RX_PACKETS];
 }
 
-static uint64_t lcore_drops(const struct snapshot *s, const struct lcore_snap *l)
+static uint64_t lcore_drops(const struct yard_cli_snapshot *s, const struct yard_cli_lcore_snap *l)
 {
     uint64_t n = 0;
     for (unsigned d = 0; d < s->nb_drops; d++)
@@ -237,7 +213,7 @@ static void print_side(FILE *out, const char *what, const struct yard_shm_side *
         fprintf(out, "%s\n", side->start_epoch_ns != 0 ? "stopped" : "not started");
         return;
     }
-    double age = heartbeat_age_ms(side, mono_ns);
+    double age = yard_cli_heartbeat_age_ms(side, mono_ns);
     fprintf(out, "pid %d, %s", (int)side->pid, alive ? "alive" : "NOT RUNNING");
     if (age >= 0 && age < 10000)
         fprintf(out, " (heartbeat %.0f ms ago)", age);
@@ -247,7 +223,7 @@ static void print_side(FILE *out, const char *what, const struct yard_shm_side *
         fprintf(out, " (no heartbeat)");
 }
 
-static void print_table(FILE *out, const struct snapshot *s, const char *instance)
+static void print_table(FILE *out, const struct yard_cli_snapshot *s, const char *instance)
 {
     char buf[64], up[32];
 
@@ -270,7 +246,7 @@ static void print_table(FILE *out, const struct snapshot *s, const char *instanc
 
     fprintf(out, "\nDrops by reason\n");
     for (unsigned d = 0; d < s->nb_drops; d++) {
-        fprintf(out, "  %-22s %15" PRIu64, drop_name(d, buf, sizeof(buf)), s->drops[d]);
+        fprintf(out, "  %-22s %15" PRIu64, yard_cli_drop_name(d, buf, sizeof(buf)), s->drops[d]);
         const char *help = yard_drop_help(d);
         if (s->drops[d] != 0 && help != NULL)
             fprintf(out, "  %s", help);
@@ -319,7 +295,7 @@ static void print_table(FILE *out, const struct snapshot *s, const char *instanc
         fprintf(out, "  %-5s %-7s %6s %14s %14s %14s %12s %6s %8s\n", "lcore", "role", "socket",
                 "rx", "routed", "tx", "drops", "busy%", "cyc/msg");
     for (unsigned i = 0; i < s->nb_lcores; i++) {
-        const struct lcore_snap *l = &s->lcores[i];
+        const struct yard_cli_lcore_snap *l = &s->lcores[i];
         char busy[16], cpm[16];
         double b = busy_pct(s, l), c = cycles_per_msg(l);
         if (b >= 0)
@@ -359,14 +335,14 @@ static void json_side(struct yard_jsonw *w, const struct yard_shm_side *side, bo
     yard_jsonw_key(w, "alive");
     yard_jsonw_bool(w, alive);
     yard_jsonw_key(w, "heartbeat_age_ms");
-    double age = heartbeat_age_ms(side, mono_ns);
+    double age = yard_cli_heartbeat_age_ms(side, mono_ns);
     if (age >= 0)
         yard_jsonw_double(w, age);
     else
         yard_jsonw_null(w);
 }
 
-static void print_json(FILE *out, const struct snapshot *s, const char *instance)
+static void print_json(FILE *out, const struct yard_cli_snapshot *s, const char *instance)
 {
     struct yard_jsonw w;
     char buf[64];
@@ -411,7 +387,7 @@ static void print_json(FILE *out, const struct snapshot *s, const char *instance
     yard_jsonw_key(&w, "drops");
     yard_jsonw_object_begin(&w);
     for (unsigned d = 0; d < s->nb_drops; d++) {
-        yard_jsonw_key(&w, drop_name(d, buf, sizeof(buf)));
+        yard_jsonw_key(&w, yard_cli_drop_name(d, buf, sizeof(buf)));
         yard_jsonw_u64(&w, s->drops[d]);
     }
     yard_jsonw_object_end(&w);
@@ -475,7 +451,7 @@ static void print_json(FILE *out, const struct snapshot *s, const char *instance
     yard_jsonw_key(&w, "lcores");
     yard_jsonw_array_begin(&w);
     for (unsigned i = 0; i < s->nb_lcores; i++) {
-        const struct lcore_snap *l = &s->lcores[i];
+        const struct yard_cli_lcore_snap *l = &s->lcores[i];
         yard_jsonw_object_begin(&w);
         yard_jsonw_key(&w, "lcore");
         yard_jsonw_u64(&w, l->id);
@@ -512,7 +488,7 @@ static void print_json(FILE *out, const struct snapshot *s, const char *instance
         yard_jsonw_key(&w, "drops");
         yard_jsonw_object_begin(&w);
         for (unsigned d = 0; d < s->nb_drops; d++) {
-            yard_jsonw_key(&w, drop_name(d, buf, sizeof(buf)));
+            yard_jsonw_key(&w, yard_cli_drop_name(d, buf, sizeof(buf)));
             yard_jsonw_u64(&w, l->drops[d]);
         }
         yard_jsonw_object_end(&w);
@@ -551,18 +527,8 @@ static uint64_t counter_delta(uint64_t now, uint64_t before)
     return now >= before ? now - before : now;
 }
 
-struct rates {
-    double interval_s;
-    double rx_packets, rx_messages, routed, tx_packets, dropped;
-    double drops[YARD_SHM_DROP_SLOTS];
-    unsigned nb_drops;
-    unsigned top[WATCH_TOP_DROPS]; /* drop reasons by rate, highest first */
-    unsigned nb_top;
-    struct yard_hist latency; /* recorded during the interval */
-};
-
-static void compute_rates(struct rates *r, const struct snapshot *now,
-                          const struct snapshot *before)
+void yard_cli_rates_compute(struct yard_cli_rates *r, const struct yard_cli_snapshot *now,
+                            const struct yard_cli_snapshot *before)
 {
     memset(r, 0, sizeof(*r));
     r->interval_s = (double)(now->mono_ns - before->mono_ns) / 1e9;
@@ -585,16 +551,39 @@ static void compute_rates(struct rates *r, const struct snapshot *now,
         unsigned pos = r->nb_top;
         while (pos > 0 && r->drops[r->top[pos - 1]] < r->drops[d])
             pos--;
-        if (pos >= WATCH_TOP_DROPS)
+        if (pos >= YARD_CLI_TOP_DROPS)
             continue;
-        unsigned last = r->nb_top < WATCH_TOP_DROPS ? r->nb_top : WATCH_TOP_DROPS - 1;
+        unsigned last = r->nb_top < YARD_CLI_TOP_DROPS ? r->nb_top : YARD_CLI_TOP_DROPS - 1;
         for (unsigned k = last; k > pos; k--)
             r->top[k] = r->top[k - 1];
         r->top[pos] = d;
-        if (r->nb_top < WATCH_TOP_DROPS)
+        if (r->nb_top < YARD_CLI_TOP_DROPS)
             r->nb_top++;
     }
     yard_hist_delta(&r->latency, &now->latency, &before->latency);
+
+    for (unsigned c = 0; c < YARD_NB_CLASSES; c++) {
+        r->class_routed[c] =
+            (double)counter_delta(now->class_routed[c], before->class_routed[c]) * per_s;
+        r->class_tx[c] = (double)counter_delta(now->class_tx[c], before->class_tx[c]) * per_s;
+        r->class_dropped[c] =
+            (double)counter_delta(now->class_dropped[c], before->class_dropped[c]) * per_s;
+    }
+    /* Busy share of the interval, per lcore of the newer snapshot; an lcore
+     * that was not in use before counts from zero. */
+    r->nb_lcores = now->nb_lcores;
+    for (unsigned i = 0; i < now->nb_lcores; i++) {
+        const struct yard_cli_lcore_snap *l = &now->lcores[i];
+        uint64_t prev = 0;
+        for (unsigned j = 0; j < before->nb_lcores; j++)
+            if (before->lcores[j].id == l->id)
+                prev = before->lcores[j].events[YARD_EV_BUSY_CYCLES];
+        double cycles = (double)counter_delta(l->events[YARD_EV_BUSY_CYCLES], prev);
+        double pct = -1;
+        if (now->hdr.tsc_hz != 0 && r->interval_s > 0)
+            pct = 100.0 * cycles / ((double)now->hdr.tsc_hz * r->interval_s);
+        r->lcore_busy_pct[i] = pct > 100.0 ? 100.0 : pct;
+    }
 }
 
 static void print_watch_header(FILE *out)
@@ -611,7 +600,8 @@ static void format_latency_us(const struct yard_hist *h, double q, char *buf, si
         snprintf(buf, len, "%.2f", ns_to_us(yard_hist_quantile(h, q)));
 }
 
-static void print_watch_line(FILE *out, const struct rates *r, const struct snapshot *s)
+static void print_watch_line(FILE *out, const struct yard_cli_rates *r,
+                             const struct yard_cli_snapshot *s)
 {
     char when[16], p50[24], p99[24], buf[64];
     time_t t = (time_t)(s->real_ns / 1000000000ull);
@@ -624,7 +614,8 @@ static void print_watch_line(FILE *out, const struct rates *r, const struct snap
     fprintf(out, "%-8s %11.0f %11.0f %11.0f %11.0f %10.0f %8s %8s ", when, r->rx_packets,
             r->rx_messages, r->routed, r->tx_packets, r->dropped, p50, p99);
     for (unsigned k = 0; k < r->nb_top; k++)
-        fprintf(out, " %s=%.0f", drop_name(r->top[k], buf, sizeof(buf)), r->drops[r->top[k]]);
+        fprintf(out, " %s=%.0f", yard_cli_drop_name(r->top[k], buf, sizeof(buf)),
+                r->drops[r->top[k]]);
     if (r->nb_top == 0)
         fprintf(out, " -");
     if (!s->dp_alive)
@@ -632,7 +623,8 @@ static void print_watch_line(FILE *out, const struct rates *r, const struct snap
     fputc('\n', out);
 }
 
-static void print_watch_json(FILE *out, const struct rates *r, const struct snapshot *s)
+static void print_watch_json(FILE *out, const struct yard_cli_rates *r,
+                             const struct yard_cli_snapshot *s)
 {
     struct yard_jsonw w;
     char buf[64];
@@ -662,7 +654,7 @@ static void print_watch_json(FILE *out, const struct rates *r, const struct snap
     for (unsigned d = 0; d < r->nb_drops; d++) {
         if (r->drops[d] <= 0)
             continue;
-        yard_jsonw_key(&w, drop_name(d, buf, sizeof(buf)));
+        yard_jsonw_key(&w, yard_cli_drop_name(d, buf, sizeof(buf)));
         yard_jsonw_double(&w, r->drops[d]);
     }
     yard_jsonw_object_end(&w);
@@ -694,18 +686,18 @@ static int watch(const struct yard_shm *shm, const struct yard_cli_stats_opts *o
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    struct snapshot *snaps = calloc(2, sizeof(*snaps));
-    struct rates *r = calloc(1, sizeof(*r));
+    struct yard_cli_snapshot *snaps = calloc(2, sizeof(*snaps));
+    struct yard_cli_rates *r = calloc(1, sizeof(*r));
     if (snaps == NULL || r == NULL) {
         free(snaps);
         free(r);
         return -ENOMEM;
     }
-    struct snapshot *before = &snaps[0], *now = &snaps[1];
+    struct yard_cli_snapshot *before = &snaps[0], *now = &snaps[1];
     uint64_t period_ns = (uint64_t)(o->watch_s * 1e9);
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
-    take_snapshot(shm, before);
+    yard_cli_snapshot_take(shm, before);
 
     long lines = 0;
     while (!stop_requested && (o->count == 0 || lines < o->count)) {
@@ -716,8 +708,8 @@ static int watch(const struct yard_shm *shm, const struct yard_cli_stats_opts *o
             ;
         if (stop_requested)
             break;
-        take_snapshot(shm, now);
-        compute_rates(r, now, before);
+        yard_cli_snapshot_take(shm, now);
+        yard_cli_rates_compute(r, now, before);
         if (o->output == YARD_CLI_OUT_JSON) {
             print_watch_json(out, r, now);
         } else {
@@ -727,7 +719,7 @@ static int watch(const struct yard_shm *shm, const struct yard_cli_stats_opts *o
         }
         fflush(out);
         lines++;
-        struct snapshot *tmp = before;
+        struct yard_cli_snapshot *tmp = before;
         before = now;
         now = tmp;
 
@@ -762,13 +754,13 @@ int yard_cli_stats(const struct yard_cli_stats_opts *o, FILE *out, FILE *errf)
         return 0;
     }
 
-    struct snapshot *s = calloc(1, sizeof(*s));
+    struct yard_cli_snapshot *s = calloc(1, sizeof(*s));
     if (s == NULL) {
         fprintf(errf, "yardctl: stats: out of memory\n");
         yard_shm_close(&shm);
         return 1;
     }
-    take_snapshot(&shm, s);
+    yard_cli_snapshot_take(&shm, s);
     if (o->output == YARD_CLI_OUT_JSON)
         print_json(out, s, o->instance);
     else

@@ -479,13 +479,14 @@ class Dataplane(_Scoped):
     """
 
     def __init__(self, lab, build, routes, mode="rtc", workers=(1,), tx_lcores=(), eal=None,
-                 arp=None, port_yaml=None):
+                 arp=None, port_yaml=None, extra_yaml=None):
         self.lab, self.build = lab, build
         self.routes = list(routes)
         self.mode, self.workers, self.tx_lcores = mode, list(workers), list(tx_lcores)
         self.eal_lcores = eal or ["-l", "0,1"]
         self.arp = arp or {}
         self.port_yaml = port_yaml or {}  # port index -> more keys for that port
+        self.extra_yaml = extra_yaml or {}  # more top-level keys
         self.instance = lab.tag
         self.dir = os.path.join(RUN_DIR, lab.tag)
         self.config = os.path.join(self.dir, "yard.yaml")
@@ -512,8 +513,10 @@ class Dataplane(_Scoped):
              "tx_lcores: [%s]" % ", ".join(map(str, self.tx_lcores)),
              # Two cores on this machine: an idle worker must not spin.
              "idle: {backoff: true, spin_polls: 64, sleep_us: 200}",
-             "mbufs: 16383",
-             "ports:"]
+             "mbufs: 16383"]
+        for k, v in self.extra_yaml.items():
+            y.append("%s: %s" % (k, v))
+        y.append("ports:")
         for i, h in enumerate(self.lab.hosts):
             y.append("  - device: net_af_packet%d\n    ipv4: %s/24" % (i, h.gw))
             for k, v in self.port_yaml.get(i, {}).items():

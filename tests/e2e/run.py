@@ -28,18 +28,21 @@ SKIP = 77
 def preflight(build):
     """Problems that would make every test fail for the same dull reason."""
     problems = []
-    for tool in ("ip", "ethtool"):
+    packages = {"ip": "iproute2", "ethtool": "ethtool", "promtool": "prometheus",
+                "prometheus": "prometheus", "setpriv": "util-linux"}
+    for tool, package in packages.items():
         if shutil.which(tool) is None:
-            problems.append("%s is not installed (apt-get install %s)" % (
-                tool, "iproute2" if tool == "ip" else tool))
+            problems.append("%s is not installed (apt-get install %s)" % (tool, package))
     if importlib.util.find_spec("msgpack") is None:
         problems.append("python3-msgpack is not installed for %s (apt-get install python3-msgpack)"
                         % sys.executable)
     import harness
-    for exe in (harness.Dataplane.binary(build), harness.Dataplane.yardctl_binary(build)):
+    import control
+    for exe in (harness.Dataplane.binary(build), harness.Dataplane.yardctl_binary(build),
+                control.Control.binary(build)):
         if not os.access(exe, os.X_OK):
             problems.append("%s is missing; build it: ninja -C %s dataplane/yard-dataplane "
-                            "control/cli/yardctl" % (exe, build))
+                            "control/yard-control control/cli/yardctl" % (exe, build))
     if not os.path.isdir("/dev/hugepages"):
         problems.append("no hugetlbfs at /dev/hugepages; reserve hugepages first")
     return problems
@@ -55,10 +58,13 @@ def main(argv):
     ap.add_argument("names", nargs="*", help="tests to run (default: all)")
     args = ap.parse_args(argv)
 
+    import test_api
     import test_arp
     import test_config
+    import test_control
     import test_forward
     import test_reload
+    import test_restart
 
     tests = [
         ("forward", test_forward.test_forward),
@@ -74,6 +80,17 @@ def main(argv):
         ("kinds", test_forward.test_kinds),
         ("gateway", test_arp.test_gateway),
         ("reload_mac", test_reload.test_reload_mac),
+        ("register", test_control.test_register),
+        ("lease_expiry", test_control.test_lease_expiry),
+        ("groups", test_control.test_groups),
+        ("topics", test_control.test_topics),
+        ("punt_flood", test_control.test_punt_flood),
+        ("api", test_api.test_api),
+        ("yardctl", test_api.test_yardctl),
+        ("metrics", test_api.test_metrics),
+        ("wal_kill", test_api.test_wal_kill),
+        ("control_restart", test_restart.test_control_restart),
+        ("dataplane_restart", test_restart.test_dataplane_restart),
     ]
     # Tests that show a defect not fixed yet: run only when named (or with
     # --all), so the default run stays a statement about what works. Move a

@@ -14,7 +14,10 @@
  * against them; keep the two in step.
  *
  * Fixed contents:
- *   header   tsc_hz 2e9, mode 1 (pipeline), ready, cmd_applied_seq 42
+ *   header   tsc_hz 2e9, mode 1 (pipeline), ready, cmd_applied_seq 42,
+ *            dataplane generation 7; directory: 3000 names, 3500 locations,
+ *            capacity 65536, 9437184 bytes; commands applied 40, rejected 2;
+ *            sync_swept 5
  *   lcore 0  agent, socket 0: arp_rx 5, arp_replies 5; drop arp_ignored 3
  *   lcore 2  worker, socket 0: rx_packets 1000, rx_messages 990, routed 900,
  *            tx_packets 880, busy_cycles 3e6; drops bad_envelope 10,
@@ -58,6 +61,14 @@ static void fill(struct yard_shm *shm)
     h->mode = 1;
     h->dataplane_ready = 1;
     h->cmd_applied_seq = 42;
+    h->dataplane.generation = 7;
+    h->dir_names = 3000;
+    h->dir_locations = 3500;
+    h->dir_capacity = 65536;
+    h->dir_bytes = 9437184;
+    h->cmd_applied = 40;
+    h->cmd_rejected = 2;
+    h->sync_swept = 5;
 
     struct yard_lcore_stats *agent = yard_shm_lcore(shm, 0);
     agent->role = YARD_ROLE_AGENT;

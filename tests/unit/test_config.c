@@ -13,6 +13,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <glob.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,22 @@ Test(config, defaults)
     cr_expect_eq(cfg.arp_retry_ms, 500);
     cr_expect_eq(cfg.arp_retries, 3);
     cr_expect_eq(cfg.neighbor_ttl_s, 300);
+    cr_expect_eq(cfg.directory_capacity, 65536);
+    cr_expect_eq(cfg.punt_rate_per_source, 10000);
+    cr_expect_eq(cfg.punt_burst, 1000);
+    cr_expect_str_eq(cfg.control.socket, "/run/yard/default.sock");
+    cr_expect_eq(cfg.control.socket_mode, 0660);
+    cr_expect_str_eq(cfg.control.state_dir, "/var/lib/yard/default");
+    cr_expect(cfg.control.metrics_enabled);
+    cr_expect_str_eq(cfg.control.metrics_listen, "127.0.0.1:9740");
+    cr_expect_eq(cfg.control.metrics_ipv4, ip("127.0.0.1"));
+    cr_expect_eq(cfg.control.metrics_port, 9740);
+    cr_expect_eq(cfg.control.lease_ms, 30000);
+    cr_expect_eq(cfg.control.max_lease_ms, 300000);
+    cr_expect_eq(cfg.control.wal_compact_bytes, 67108864);
+    char host[256] = "";
+    gethostname(host, sizeof(host) - 1);
+    cr_expect_str_eq(cfg.control.node_name, host, "the node is named after its host");
 }
 
 Test(config, minimal_file_takes_defaults)
@@ -596,7 +613,10 @@ static char *route_list(unsigned n, size_t *len)
     size_t o;
 
     cr_assert_not_null(yaml);
-    o = (size_t)snprintf(yaml, cap, "ports:\n  - device: p0\n    ipv4: 198.18.0.1/15\nroutes:\n");
+    o = (size_t)snprintf(yaml, cap,
+                         "directory_capacity: %u\nports:\n  - device: p0\n    ipv4: "
+                         "198.18.0.1/15\nroutes:\n",
+                         n < 1024 ? 1024 : n);
     for (unsigned i = 0; i < n; i++)
         o += (size_t)snprintf(yaml + o, cap - o,
                               "  - name: svc.%u\n    ipv4: 198.19.%u.%u\n    udp_port: %u\n", i,
@@ -692,5 +712,237 @@ Test(config, smallest_pool_takes_largest_cache)
     cr_assert_eq(parse("mbufs: 1023\nmbuf_cache: 512\n" PORT0, &cfg), 0, "%s", err);
     cr_expect_eq(cfg.mbufs, 1023);
     cr_expect_eq(cfg.mbuf_cache, 512);
+    yard_config_free(&cfg);
+}
+
+/* ---- The directory, the punt limit and the control plane's section ---- */
+
+Test(config, control_defaults_follow_the_instance)
+{
+    struct yard_config cfg;
+
+    cr_assert_eq(parse("instance: edge-2\n" PORT0, &cfg), 0, "%s", err);
+    cr_expect_str_eq(cfg.control.socket, "/run/yard/edge-2.sock");
+    cr_expect_str_eq(cfg.control.state_dir, "/var/lib/yard/edge-2");
+    cr_expect_eq(cfg.control.socket_mode, 0660);
+    cr_expect_eq(cfg.directory_capacity, 65536);
+    cr_expect_eq(cfg.punt_rate_per_source, 10000);
+    cr_expect_eq(cfg.punt_burst, 1000);
+    yard_config_free(&cfg);
+
+    /* An empty section is the defaults too. */
+    cr_assert_eq(parse("instance: edge-3\ncontrol:\n" PORT0, &cfg), 0, "%s", err);
+    cr_expect_str_eq(cfg.control.socket, "/run/yard/edge-3.sock");
+    cr_expect_eq(cfg.control.lease_ms, 30000);
+    yard_config_free(&cfg);
+}
+
+Test(config, directory_punt_and_control_fields)
+{
+    struct yard_config cfg;
+
+    cr_assert_eq(parse("directory_capacity: 16777216\n"
+                       "punt_rate_per_source: 0\n"
+                       "punt_burst: 1\n"
+                       "control:\n"
+                       "  socket: /tmp/yard/ctl.sock\n"
+                       "  socket_mode: 0600\n"
+                       "  state_dir: /srv/yard\n"
+                       "  metrics_listen: 0.0.0.0:19740\n"
+                       "  lease_ms: 1000\n"
+                       "  max_lease_ms: 1000\n"
+                       "  node_name: rack4.yard-07_b\n"
+                       "  wal_compact_bytes: 65536\n" PORT0,
+                       &cfg),
+                 0, "%s", err);
+    cr_expect_eq(cfg.directory_capacity, 16777216);
+    cr_expect_eq(cfg.punt_rate_per_source, 0, "0: no limit");
+    cr_expect_eq(cfg.punt_burst, 1);
+    cr_expect_str_eq(cfg.control.socket, "/tmp/yard/ctl.sock");
+    cr_expect_eq(cfg.control.socket_mode, 0600);
+    cr_expect_str_eq(cfg.control.state_dir, "/srv/yard");
+    cr_expect(cfg.control.metrics_enabled);
+    cr_expect_str_eq(cfg.control.metrics_listen, "0.0.0.0:19740");
+    cr_expect_eq(cfg.control.metrics_ipv4, 0);
+    cr_expect_eq(cfg.control.metrics_port, 19740);
+    cr_expect_eq(cfg.control.lease_ms, 1000);
+    cr_expect_eq(cfg.control.max_lease_ms, 1000);
+    cr_expect_str_eq(cfg.control.node_name, "rack4.yard-07_b");
+    cr_expect_eq(cfg.control.wal_compact_bytes, 65536);
+    yard_config_free(&cfg);
+
+    cr_assert_eq(parse("directory_capacity: 1024\npunt_rate_per_source: 100000000\n"
+                       "punt_burst: 1000000\n"
+                       "control:\n  metrics_listen: off\n  lease_ms: 3600000\n"
+                       "  max_lease_ms: 86400000\n  wal_compact_bytes: 1099511627776\n"
+                       "  socket_mode: 0\n" PORT0,
+                       &cfg),
+                 0, "%s", err);
+    cr_expect_eq(cfg.directory_capacity, 1024);
+    cr_expect_eq(cfg.punt_rate_per_source, 100000000);
+    cr_expect_eq(cfg.punt_burst, 1000000);
+    cr_expect_not(cfg.control.metrics_enabled, "off disables metrics");
+    cr_expect_str_eq(cfg.control.metrics_listen, "");
+    cr_expect_eq(cfg.control.lease_ms, 3600000);
+    cr_expect_eq(cfg.control.max_lease_ms, 86400000);
+    cr_expect_eq(cfg.control.wal_compact_bytes, 1099511627776ull);
+    cr_expect_eq(cfg.control.socket_mode, 0);
+    yard_config_free(&cfg);
+}
+
+Test(config, socket_mode_is_read_as_chmod_reads_it)
+{
+    static const struct {
+        const char *text;
+        uint32_t mode;
+    } ok[] = {
+        {"0660", 0660}, {"0o640", 0640}, {"0O700", 0700}, {"'0644'", 0644},
+        {"0777", 0777}, {"00", 0},       {"432", 0660},   {"0", 0},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        struct yard_config cfg;
+        char yaml[256];
+
+        snprintf(yaml, sizeof(yaml), "control:\n  socket_mode: %s\n" PORT0, ok[i].text);
+        cr_assert_eq(parse(yaml, &cfg), 0, "%s: %s", ok[i].text, err);
+        cr_expect_eq(cfg.control.socket_mode, ok[i].mode, "%s read as %o", ok[i].text,
+                     cfg.control.socket_mode);
+        yard_config_free(&cfg);
+    }
+}
+
+static const struct bad_case bad_control[] = {
+    {"directory_capacity: 1023\n" PORT0,
+     "t.yaml: directory_capacity: '1023': out of range; use a number from 1024 to 16777216"},
+    {"directory_capacity: 16777217\n" PORT0, "directory_capacity: '16777217': out of range"},
+    {"directory_capacity: lots\n" PORT0, "directory_capacity: 'lots': not a whole number"},
+    {"punt_rate_per_source: -5\n" PORT0, "punt_rate_per_source: '-5': negative"},
+    {"punt_rate_per_source: 100000001\n" PORT0, "punt_rate_per_source: '100000001': out of range"},
+    {"punt_burst: 0\n" PORT0, "t.yaml: punt_burst: '0': out of range; use a number from 1 to"},
+    {"punt_burst: 1000001\n" PORT0, "punt_burst: '1000001': out of range"},
+    {"control:\n  socket: run/yard.sock\n" PORT0,
+     "t.yaml: control.socket: 'run/yard.sock': must be an absolute path of at most 107 bytes; "
+     "write e.g. /run/yard/default.sock"},
+    {"instance: x1\ncontrol:\n  socket: /"
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+     "aaaaaaaaaaaaaaaaa\n" PORT0,
+     "at most 107 bytes; write e.g. /run/yard/x1.sock"},
+    {"control:\n  socket_mode: 0778\n" PORT0,
+     "t.yaml: control.socket_mode: '0778': not a file mode; write it in octal with a leading "
+     "zero, e.g. 0660"},
+    {"control:\n  socket_mode: 660\n" PORT0,
+     "control.socket_mode: '660': out of range: a mode is 0 to 0777; write it in octal"},
+    {"control:\n  socket_mode: 01000\n" PORT0, "control.socket_mode: '01000': out of range"},
+    {"control:\n  socket_mode: rw-rw----\n" PORT0, "control.socket_mode: 'rw-rw----': not a"},
+    {"control:\n  socket_mode: 0o\n" PORT0, "control.socket_mode: '0o': not a file mode"},
+    {"control:\n  socket_mode: -0660\n" PORT0, "control.socket_mode: '-0660': not a file mode"},
+    {"control:\n  state_dir: var/lib/yard\n" PORT0,
+     "control.state_dir: 'var/lib/yard': must be an absolute path of at most 255 bytes; write "
+     "e.g. /var/lib/yard/default"},
+    {"control:\n  metrics_listen: 127.0.0.1\n" PORT0,
+     "t.yaml: control.metrics_listen: '127.0.0.1': not ADDRESS:PORT; write e.g. 127.0.0.1:9740, "
+     "or off to disable metrics"},
+    {"control:\n  metrics_listen: localhost:9740\n" PORT0,
+     "control.metrics_listen: 'localhost:9740': the address is not an IPv4 address"},
+    {"control:\n  metrics_listen: 127.0.0.256:9740\n" PORT0, "not an IPv4 address"},
+    {"control:\n  metrics_listen: 127.0.0.1:0\n" PORT0,
+     "control.metrics_listen: '127.0.0.1:0': the port must be a number from 1 to 65535"},
+    {"control:\n  metrics_listen: 127.0.0.1:65536\n" PORT0, "the port must be a number"},
+    {"control:\n  metrics_listen: '127.0.0.1:'\n" PORT0, "the port must be a number"},
+    {"control:\n  metrics_listen: 127.0.0.1:http\n" PORT0, "the port must be a number"},
+    {"control:\n  lease_ms: 999\n" PORT0,
+     "control.lease_ms: '999': out of range; use a number from 1000 to 3600000"},
+    {"control:\n  lease_ms: 3600001\n  max_lease_ms: 86400000\n" PORT0,
+     "control.lease_ms: '3600001': out of range"},
+    {"control:\n  max_lease_ms: 86400001\n" PORT0,
+     "control.max_lease_ms: '86400001': out of range"},
+    {"control:\n  lease_ms: 600000\n" PORT0,
+     "t.yaml: control.max_lease_ms: '300000': below control.lease_ms (600000): the default lease "
+     "would be over the longest one allowed; raise max_lease_ms to at least 600000 or lower "
+     "lease_ms"},
+    {"control:\n  lease_ms: 5000\n  max_lease_ms: 4999\n" PORT0,
+     "control.max_lease_ms: '4999': below control.lease_ms (5000)"},
+    {"control:\n  node_name: ''\n" PORT0,
+     "t.yaml: control.node_name: '': must be 1 to 63 characters from A-Z a-z 0-9 _ . -"},
+    {"control:\n  node_name: yard 1\n" PORT0, "control.node_name: 'yard 1': must be 1 to 63"},
+    {"control:\n  node_name: n/1\n" PORT0, "control.node_name: 'n/1': must be"},
+    {"control:\n  node_name: "
+     "n234567890123456789012345678901234567890123456789012345678901234\n" PORT0,
+     "control.node_name: 'n234567890123456789012345678901234567890123456789012345678901234'"},
+    {"control:\n  wal_compact_bytes: 65535\n" PORT0,
+     "control.wal_compact_bytes: '65535': out of range; use a number from 65536 to"},
+    {"control:\n  wal_compact_bytes: 1099511627777\n" PORT0,
+     "control.wal_compact_bytes: '1099511627777': out of range"},
+    {"control:\n  socket_path: /run/x.sock\n" PORT0, "control.socket_path: unknown key"},
+    {"control: /run/yard.sock\n" PORT0, "control: a single value found where a block"},
+};
+
+Test(config, bad_control_and_directory_values)
+{
+    for (size_t i = 0; i < sizeof(bad_control) / sizeof(bad_control[0]); i++)
+        expect_problem(bad_control[i].yaml, bad_control[i].needle);
+}
+
+Test(config, routes_must_fit_the_directory)
+{
+    char *yaml;
+    size_t len;
+    struct yard_config cfg;
+
+    /* 1025 routes: the smallest directory is too small for them. */
+    yaml = route_list(1025, &len);
+    char *cap = strstr(yaml, "directory_capacity: 1025");
+    cr_assert_not_null(cap);
+    memcpy(cap, "directory_capacity: 1024", 24);
+    cr_assert_eq(yard_config_parse("big.yaml", yaml, len, &cfg, err, sizeof(err)), -EINVAL);
+    cr_expect_str_eq(err, "big.yaml: directory_capacity: '1024': smaller than the 1025 routes in "
+                          "this file; raise directory_capacity to at least 1025 (and leave room "
+                          "for the names applications register)");
+    memcpy(cap, "directory_capacity: 1025", 24);
+    cr_assert_eq(yard_config_parse("big.yaml", yaml, len, &cfg, err, sizeof(err)), 0, "%s", err);
+    cr_expect_eq(cfg.directory_capacity, 1025);
+    yard_config_free(&cfg);
+    free(yaml);
+}
+
+Test(config, bench_profile_holds_a_million_names_unlimited)
+{
+    const char *dir = getenv("YARD_CONFIGS_DIR");
+    char path[4096];
+    struct yard_config cfg;
+
+    cr_assert_not_null(dir);
+    snprintf(path, sizeof(path), "%s/bench.yaml", dir);
+    cr_assert_eq(yard_config_load(path, &cfg, err, sizeof(err)), 0, "%s", err);
+    cr_expect_geq(cfg.directory_capacity, 1048576);
+    cr_expect_eq(cfg.punt_rate_per_source, 0);
+    yard_config_free(&cfg);
+}
+
+Test(config, node_name_defaults_to_the_host_name_or_its_first_label)
+{
+    struct yard_config cfg;
+    /* A host name of our own, in a UTS namespace of this test's process. */
+    if (unshare(CLONE_NEWUTS) != 0)
+        cr_skip_test("needs CAP_SYS_ADMIN for a UTS namespace: %s", strerror(errno));
+
+    /* 64 bytes: one more than a node name may have. */
+    const char *fqdn = "edge-7.rack-3.example.internal.a-long-domain-name-for-tests.nett";
+    cr_assert_eq(strlen(fqdn), 64);
+    cr_assert_eq(sethostname(fqdn, strlen(fqdn)), 0);
+    cr_assert_eq(parse(PORT0, &cfg), 0, "%s", err);
+    cr_expect_str_eq(cfg.control.node_name, "edge-7", "a host name over 63 bytes: its first label");
+    yard_config_free(&cfg);
+
+    cr_assert_eq(sethostname("yard-a1", 7), 0);
+    cr_assert_eq(parse(PORT0, &cfg), 0, "%s", err);
+    cr_expect_str_eq(cfg.control.node_name, "yard-a1");
+    yard_config_free(&cfg);
+
+    cr_assert_eq(sethostname("bad!host", 8), 0);
+    expect_problem(PORT0, "t.yaml: control.node_name: (not set): the host name 'bad!host' is not "
+                          "a usable node name");
+    cr_assert_eq(parse("control:\n  node_name: n1\n" PORT0, &cfg), 0, "%s", err);
+    cr_expect_str_eq(cfg.control.node_name, "n1", "a given name needs no usable host name");
     yard_config_free(&cfg);
 }

@@ -1,15 +1,17 @@
 /*
- * test_dir.c - the name directory: what the writer sees, what bulk lookups
- * return, and that deferred reclamation never frees a route a reader may
- * still hold.
+ * test_dir.c - the name directory and its destinations: what the writer
+ * sees, what bulk lookups return, what adding and removing locations does
+ * to a name, how configuration loads and full syncs sweep, and that
+ * deferred reclamation never frees a route a reader may still hold, even
+ * while locations churn.
  *
- * The directory lives in DPDK memory, so each test starts a small EAL
- * (dp_fixture.h). Routes are allocated here with rte_zmalloc, as route.c
- * does, because the directory frees them with rte_free. Each test route
- * carries a magic value and its name's index after the yard_route itself:
- * rte_free clears freed memory, so a reader that looks at a route after it
- * was freed sees a wrong magic. That detector works in every build, which
- * matters because AddressSanitizer cannot see inside DPDK's heap.
+ * The directory lives in DPDK memory and destinations resolve next hops on
+ * ports, so each test builds dp_fixture.h's dataplane state (two ports, a
+ * directory of 256 names). Route objects come from the directory's own
+ * allocator, which poisons what it frees (type 0xff, no locations): a
+ * reader that looks at a route after it was freed sees the poison. That
+ * detector works in every build, which matters because AddressSanitizer
+ * cannot see inside DPDK's heap.
  */
 #define _LGPL_SOURCE
 #include <urcu-qsbr.h>
@@ -27,53 +29,56 @@
 #include <rte_malloc.h>
 #include <rte_pause.h>
 
+#include "dest.h"
 #include "dir.h"
 #include "dp_fixture.h"
 
-#define ROUTE_LIVE 0x600dc0de600dc0deull /* any value rte_free never leaves behind */
-
-struct test_route {
-    struct yard_route r;
-    uint64_t magic;
-    uint32_t name_idx;
-    uint32_t gen;
-};
+struct yard_dp yard_dp; /* defined by main.c in the appliance */
 
 static struct yard_dir *dir;
+static char err[512];
 
 static void setup(void)
 {
-    yard_test_eal_start("dir", NULL);
-    char name[32];
-    snprintf(name, sizeof(name), "tdir_%d", (int)getpid());
-    dir = yard_dir_create(name, 256, SOCKET_ID_ANY);
-    cr_assert_not_null(dir, "yard_dir_create: %s", rte_strerror(rte_errno));
+    yard_test_dp_start("dir", 256);
+    dir = yard_dp.dir;
 }
 
 static void teardown(void)
 {
-    yard_dir_free(dir);
+    yard_test_dp_stop();
     dir = NULL;
-    yard_test_eal_stop();
 }
 
 TestSuite(dir, .init = setup, .fini = teardown, .timeout = 60);
 
+/*
+ * A one-location route object whose location encodes its name's index and
+ * a generation, so a reader can tell a live object from a freed one (freed
+ * objects are poisoned: no locations, type 0xff).
+ */
 static struct yard_route *new_route(uint32_t name_idx, uint32_t gen)
 {
-    struct test_route *t = rte_zmalloc("test_route", sizeof(*t), 0);
-    cr_assert_not_null(t);
-    t->r.dst_ipv4 = htonl(0xc6120000u | (name_idx & 0xffff)); /* 198.18.x.y */
-    t->r.dst_udp_port = htons((uint16_t)(7400 + name_idx));
-    t->magic = ROUTE_LIVE;
-    t->name_idx = name_idx;
-    t->gen = gen;
-    return &t->r;
+    struct yard_route *r = yard_route_alloc(dir, 1);
+    cr_assert_not_null(r);
+    r->type = YARD_DEST_ENDPOINT;
+    r->nb_locs = 1;
+    r->nb_local = 1;
+    r->loc[0].dst_ipv4 = htonl(0xc6120000u | (name_idx & 0xffff)); /* 198.18.x.y */
+    r->loc[0].dst_udp_port = htons((uint16_t)(7400 + name_idx));
+    r->loc[0].seen = gen;
+    return r;
 }
 
-static const struct test_route *as_test(const struct yard_route *r)
+static bool route_live(const struct yard_route *r, uint32_t name_idx)
 {
-    return (const struct test_route *)r;
+    return r->type == YARD_DEST_ENDPOINT && r->nb_locs == 1 &&
+           r->loc[0].dst_udp_port == htons((uint16_t)(7400 + name_idx));
+}
+
+static uint32_t idx_of(const struct yard_route *r)
+{
+    return ntohs(r->loc[0].dst_udp_port) - 7400u;
 }
 
 static int set(const char *name, struct yard_route *r)
@@ -120,7 +125,7 @@ Test(dir, set_get_replace_delete)
     cr_assert_eq(get("orders.eu"), b);
     cr_assert_eq(lookup_one("orders.eu", 9), b);
     cr_assert_eq(yard_dir_count(dir), 1, "a replace does not add a name");
-    cr_assert_eq(as_test(a)->magic, ROUTE_LIVE, "the old route is kept until reclaim");
+    cr_assert(route_live(a, 1), "the old route is kept until reclaim");
     cr_assert_eq(yard_dir_reclaim(dir), 1, "exactly the replaced route is freed");
     cr_assert_eq(yard_dir_reclaim(dir), 0, "nothing is freed twice");
 
@@ -129,7 +134,7 @@ Test(dir, set_get_replace_delete)
     cr_assert_null(lookup_one("orders.eu", 9));
     cr_assert_eq(del("orders.eu"), -ENOENT);
     cr_assert_eq(del("never-there"), -ENOENT);
-    cr_assert_eq(as_test(b)->magic, ROUTE_LIVE, "the deleted route is kept until reclaim");
+    cr_assert(route_live(b, 1), "the deleted route is kept until reclaim");
     cr_assert_eq(yard_dir_reclaim(dir), 1, "the deleted route and its key slot");
     cr_assert_eq(yard_dir_count(dir), 0);
 
@@ -284,7 +289,7 @@ Test(dir, full_directory_and_key_slot_reuse)
             continue;
         }
         cr_assert_not_null(r, "n%u", n);
-        cr_assert_eq(as_test(r)->name_idx, n);
+        cr_assert_eq(idx_of(r), n);
     }
 }
 
@@ -304,7 +309,7 @@ Test(dir, iterate_visits_every_name_once)
     struct yard_route *r;
     uint32_t iter = 0;
     while (yard_dir_iterate(dir, &key, &r, &iter) >= 0) {
-        unsigned idx = as_test(r)->name_idx;
+        unsigned idx = idx_of(r);
         cr_assert_lt(idx, 100);
         snprintf(name, sizeof(name), "it-%u", idx);
         struct yard_name_key want;
@@ -345,7 +350,7 @@ static void *holding_reader(void *arg)
     if (r != NULL) {
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL);
-        atomic_store(&reader_route_ok, as_test(r)->magic == ROUTE_LIVE);
+        atomic_store(&reader_route_ok, route_live(r, 5));
     }
     atomic_store(&reader_released, 1);
     rcu_quiescent_state();
@@ -400,7 +405,7 @@ static void conc_name(char *buf, size_t len, unsigned i)
 
 static bool route_ok(const struct yard_route *r, unsigned i)
 {
-    return as_test(r)->magic == ROUTE_LIVE && as_test(r)->name_idx == i;
+    return route_live(r, i);
 }
 
 static void *busy_reader(void *arg)
@@ -418,18 +423,17 @@ static void *busy_reader(void *arg)
         for (unsigned i = 0; i < CONC_NAMES; i++)
             if ((hits & (1ull << i)) && !route_ok(routes[i], i) && st->bad++ == 0)
                 snprintf(st->bad_what, sizeof(st->bad_what),
-                         "name %u: magic %#llx idx %u right after lookup", i,
-                         (unsigned long long)as_test(routes[i])->magic,
-                         as_test(routes[i])->name_idx);
+                         "name %u: type %u, %u locations right after lookup", i, routes[i]->type,
+                         routes[i]->nb_locs);
         /* Hold the pointers a while, as a worker does over a burst, then
          * look again: a route freed meanwhile reads as cleared memory. */
         for (unsigned k = 0; k < 200; k++)
             rte_pause();
         for (unsigned i = 0; i < CONC_NAMES; i++)
             if ((hits & (1ull << i)) && !route_ok(routes[i], i) && st->bad++ == 0)
-                snprintf(
-                    st->bad_what, sizeof(st->bad_what), "name %u: magic %#llx idx %u while held", i,
-                    (unsigned long long)as_test(routes[i])->magic, as_test(routes[i])->name_idx);
+                snprintf(st->bad_what, sizeof(st->bad_what),
+                         "name %u: type %u, %u locations while held", i, routes[i]->type,
+                         routes[i]->nb_locs);
         st->rounds++;
         st->hits += (uint64_t)__builtin_popcountll(hits);
         rcu_quiescent_state();
@@ -494,4 +498,443 @@ Test(dir, readers_never_see_a_freed_route, .timeout = 60)
         if (r != NULL)
             cr_assert(route_ok(r, i));
     }
+}
+
+/* ---- The allocator ---- */
+
+Test(dir, route_objects_are_recycled_after_reclaim_and_counted_in_bytes)
+{
+    uint64_t empty = yard_dir_bytes(dir);
+    cr_assert_gt(empty, 256 * sizeof(struct yard_name_key), "the hash table's keys at least");
+    cr_assert_eq(yard_dir_capacity(dir), 256);
+
+    struct yard_route *a = new_route(1, 0);
+    cr_assert_eq((uintptr_t)a % 64, 0, "a route object starts a cache line");
+    cr_assert_gt(yard_dir_bytes(dir), empty, "route memory is counted");
+    cr_assert_eq(set("a", a), 0);
+    struct yard_route *b = new_route(1, 1);
+    cr_assert_eq(set("a", b), 0);
+    cr_assert_eq(a->nb_locs, 1, "retired, not yet freed");
+    cr_assert_eq(yard_dir_reclaim(dir), 1);
+    cr_assert_eq(a->type, 0xff, "a freed object is poisoned");
+    cr_assert_eq(a->nb_locs, 0);
+    cr_assert_eq(new_route(2, 0), a, "the freed object is the next one handed out");
+
+    /* Every size up to the largest destination. */
+    for (unsigned n = 1; n <= YARD_ROUTE_MAX_LOCS; n += 37) {
+        struct yard_route *r = yard_route_alloc(dir, n);
+        cr_assert_not_null(r, "%u locations", n);
+        cr_assert_geq(r->cap_locs, n);
+        r->loc[n - 1].dst_udp_port = 1; /* the last location is inside the object */
+        yard_route_discard(dir, r);
+    }
+    cr_assert_null(yard_route_alloc(dir, 0));
+    cr_assert_null(yard_route_alloc(dir, YARD_ROUTE_MAX_LOCS + 1));
+}
+
+/* ---- Destinations ---- */
+
+static const uint8_t mac_b[6] = {0x02, 0x0b, 0, 0, 0, 2};
+
+static int add(const char *name, unsigned type, uint32_t ipv4, uint16_t port, uint8_t origin,
+               uint32_t node)
+{
+    struct yard_loc_spec spec = {.ipv4 = ipv4,
+                                 .udp_port = port,
+                                 .dest_type = (uint8_t)type,
+                                 .origin = origin,
+                                 .node = node,
+                                 .mac = mac_b};
+    return yard_dest_add(&yard_dp.dests, name, (unsigned)strlen(name), &spec, err, sizeof(err));
+}
+
+static int add_ep(const char *name, unsigned host, uint16_t port)
+{
+    return add(name, YARD_DEST_ENDPOINT, yt_ip4(198, 18, 1, host), port, YARD_ORIGIN_REGISTERED, 0);
+}
+
+static int config_route(const char *name, unsigned host, uint16_t port)
+{
+    struct yard_route_conf rc = {.ipv4 = yt_ip4(198, 18, 1, host), .udp_port = port};
+    snprintf(rc.name, sizeof(rc.name), "%s", name);
+    rc.name_len = (uint8_t)strlen(name);
+    return yard_dest_set_config(&yard_dp.dests, &rc, err, sizeof(err));
+}
+
+/* "host:port" of every location of name, in the route's order; "" if absent. */
+static const char *locs_of(const char *name)
+{
+    static char out[4096];
+    out[0] = 0;
+    struct yard_route *r = get(name);
+    if (r == NULL)
+        return out;
+    size_t o = 0;
+    for (unsigned i = 0; i < r->nb_locs; i++)
+        o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%u:%u", i ? " " : "",
+                              ntohl(r->loc[i].dst_ipv4) & 0xff, ntohs(r->loc[i].dst_udp_port));
+    return out;
+}
+
+Test(dir, locations_make_endpoints_groups_and_topics)
+{
+    cr_assert_eq(add_ep("svc", 20, 7000), 0, "%s", err);
+    cr_assert_str_eq(locs_of("svc"), "20:7000");
+    struct yard_route *one = get("svc");
+    cr_assert_eq(one->type, YARD_DEST_ENDPOINT);
+    cr_assert_eq(one->loc[0].port_id, yard_dp.ports[1].port_id, "egress by subnet");
+    cr_assert_eq(one->loc[0].nh->ipv4, yt_ip4(198, 18, 1, 20), "its own next hop");
+    cr_assert_eq(one->loc[0].nh->state, YARD_NEIGH_STATIC, "the given MAC, no ARP");
+
+    /* Members arrive in any order and are kept sorted: local first. */
+    cr_assert_eq(add("svc", YARD_DEST_ENDPOINT, yt_ip4(198, 18, 1, 9), 7000, YARD_ORIGIN_REMOTE, 4),
+                 0, "%s", err);
+    cr_assert_eq(add_ep("svc", 30, 7000), 0);
+    cr_assert_eq(add_ep("svc", 20, 6999), 0);
+    cr_assert_str_eq(locs_of("svc"), "20:6999 20:7000 30:7000 9:7000");
+    cr_assert_eq(get("svc")->nb_local, 3);
+    cr_assert_eq(yard_dp.dests.nb_locations, 4);
+    cr_assert_eq(yard_dir_count(dir), 1);
+
+    /* The same address and port again refreshes: no new member. */
+    cr_assert_eq(
+        add("svc", YARD_DEST_ENDPOINT, yt_ip4(198, 18, 1, 30), 7000, YARD_ORIGIN_STATIC, 0), 0);
+    cr_assert_str_eq(locs_of("svc"), "20:6999 20:7000 30:7000 9:7000");
+    cr_assert_eq(get("svc")->loc[2].origin, YARD_ORIGIN_STATIC, "the refresh's origin");
+    cr_assert_eq(yard_dp.dests.nb_locations, 4);
+    /* A refresh that moves a member to another node re-sorts the group. */
+    cr_assert_eq(
+        add("svc", YARD_DEST_ENDPOINT, yt_ip4(198, 18, 1, 20), 6999, YARD_ORIGIN_REMOTE, 2), 0);
+    cr_assert_str_eq(locs_of("svc"), "20:7000 30:7000 9:7000 20:6999");
+    cr_assert_eq(get("svc")->nb_local, 2);
+
+    /* A topic is a topic; an endpoint stays an endpoint. */
+    cr_assert_eq(
+        add("feed", YARD_DEST_TOPIC, yt_ip4(198, 18, 1, 40), 8000, YARD_ORIGIN_REGISTERED, 0), 0);
+    cr_assert_eq(get("feed")->type, YARD_DEST_TOPIC);
+    cr_assert_eq(
+        add("feed", YARD_DEST_ENDPOINT, yt_ip4(198, 18, 1, 41), 8000, YARD_ORIGIN_REGISTERED, 0),
+        -EEXIST);
+    cr_assert(strstr(err, "'feed' is a topic") != NULL, "%s", err);
+    cr_assert_eq(
+        add("svc", YARD_DEST_TOPIC, yt_ip4(198, 18, 1, 41), 8000, YARD_ORIGIN_REGISTERED, 0),
+        -EEXIST);
+    cr_assert_str_eq(locs_of("feed"), "40:8000");
+
+    /* Removing: one location, then the rest; absent things are no error. */
+    cr_assert_eq(
+        yard_dest_del_loc(&yard_dp.dests, "svc", 3, yt_ip4(198, 18, 1, 30), 7000, err, sizeof(err)),
+        0);
+    cr_assert_str_eq(locs_of("svc"), "20:7000 9:7000 20:6999");
+    cr_assert_eq(
+        yard_dest_del_loc(&yard_dp.dests, "svc", 3, yt_ip4(198, 18, 1, 30), 7000, err, sizeof(err)),
+        0, "an absent location");
+    cr_assert_eq(yard_dest_del_loc(&yard_dp.dests, "nobody", 6, yt_ip4(198, 18, 1, 30), 7000, err,
+                                   sizeof(err)),
+                 0, "an absent name");
+    cr_assert_eq(yard_dest_del_name(&yard_dp.dests, "svc", 3, err, sizeof(err)), 0);
+    cr_assert_null(get("svc"));
+    cr_assert_eq(yard_dest_del_name(&yard_dp.dests, "svc", 3, err, sizeof(err)), 0);
+    cr_assert_eq(yard_dest_del_loc(&yard_dp.dests, "feed", 4, yt_ip4(198, 18, 1, 40), 8000, err,
+                                   sizeof(err)),
+                 0);
+    cr_assert_null(get("feed"), "the last location takes the name with it");
+    cr_assert_eq(yard_dir_count(dir), 0);
+    cr_assert_eq(yard_dp.dests.nb_locations, 0);
+}
+
+Test(dir, unusable_locations_are_refused_with_a_reason)
+{
+    cr_assert_eq(
+        add("x", YARD_DEST_ENDPOINT, yt_ip4(198, 18, 1, 1), 7000, YARD_ORIGIN_REGISTERED, 0),
+        -EINVAL);
+    cr_assert(strstr(err, "own address") != NULL, "%s", err);
+    cr_assert_eq(
+        add("x", YARD_DEST_ENDPOINT, yt_ip4(224, 0, 0, 5), 7000, YARD_ORIGIN_REGISTERED, 0),
+        -EINVAL);
+    cr_assert(strstr(err, "multicast") != NULL, "%s", err);
+    cr_assert_eq(add("x", YARD_DEST_ENDPOINT, yt_ip4(198, 18, 1, 5), 0, YARD_ORIGIN_REGISTERED, 0),
+                 -EINVAL);
+    cr_assert_eq(add("x", YARD_DEST_ENDPOINT, yt_ip4(198, 18, 1, 5), 7000, YARD_ORIGIN_CONFIG, 0),
+                 -EINVAL, "the configuration's origin is not the control plane's to give");
+    cr_assert_eq(add("x", 2, yt_ip4(198, 18, 1, 5), 7000, YARD_ORIGIN_REGISTERED, 0), -EINVAL);
+    cr_assert_eq(add("x", YARD_DEST_ENDPOINT, yt_ip4(198, 18, 1, 5), 7000, 9, 0), -EINVAL);
+    cr_assert_eq(
+        add("", YARD_DEST_ENDPOINT, yt_ip4(198, 18, 1, 5), 7000, YARD_ORIGIN_REGISTERED, 0),
+        -EINVAL);
+
+    /* Port 1 has no gateway, but port 0 has: far addresses go there. */
+    cr_assert_eq(
+        add("far", YARD_DEST_ENDPOINT, yt_ip4(203, 0, 113, 9), 7000, YARD_ORIGIN_REMOTE, 3), 0,
+        "%s", err);
+    cr_assert_eq(get("far")->loc[0].nh->ipv4, yt_ip4(198, 18, 0, 254), "next hop: the gateway");
+    yard_dp.ports[0].gateway = 0;
+    cr_assert_eq(
+        add("far2", YARD_DEST_ENDPOINT, yt_ip4(203, 0, 113, 9), 7000, YARD_ORIGIN_REMOTE, 3),
+        -EINVAL);
+    cr_assert(strstr(err, "not inside any port's subnet") != NULL, "%s", err);
+    cr_assert_eq(yard_dir_count(dir), 1);
+}
+
+Test(dir, a_destination_holds_at_most_its_maximum_of_locations)
+{
+    for (unsigned i = 0; i < YARD_DEST_MAX_LOCATIONS; i++)
+        cr_assert_eq(add("big", YARD_DEST_TOPIC, yt_ip4(198, 18, 1, 2 + i % 200),
+                         (uint16_t)(10000 + i), YARD_ORIGIN_REGISTERED, 0),
+                     0, "location %u: %s", i, err);
+    cr_assert_eq(get("big")->nb_locs, YARD_DEST_MAX_LOCATIONS);
+    cr_assert_eq(
+        add("big", YARD_DEST_TOPIC, yt_ip4(198, 18, 1, 250), 10000, YARD_ORIGIN_REGISTERED, 0),
+        -E2BIG);
+    cr_assert(strstr(err, "256 locations") != NULL, "%s", err);
+    /* A refresh of one it has still works when full. */
+    cr_assert_eq(add("big", YARD_DEST_TOPIC, yt_ip4(198, 18, 1, 2), 10000, YARD_ORIGIN_STATIC, 0),
+                 0);
+}
+
+Test(dir, a_full_directory_refuses_new_names_only)
+{
+    char name[32];
+    for (unsigned n = 0; n < 256; n++) {
+        snprintf(name, sizeof(name), "n%u", n);
+        cr_assert_eq(add_ep(name, 10, (uint16_t)(1000 + n)), 0, "%s: %s", name, err);
+    }
+    cr_assert_eq(add_ep("n256", 10, 999), -ENOSPC);
+    cr_assert(strstr(err, "directory_capacity") != NULL, "%s", err);
+    cr_assert_eq(add_ep("n7", 11, 999), 0, "a new location of a present name needs no slot");
+    cr_assert_eq(yard_dp.dests.nb_locations, 257);
+}
+
+Test(dir, configuration_loads_touch_only_configuration_locations)
+{
+    /* Load 1: a and b from the file; the control plane adds to a and owns c. */
+    yard_dest_config_begin(&yard_dp.dests);
+    cr_assert_eq(config_route("a", 10, 7000), 0, "%s", err);
+    cr_assert_eq(config_route("b", 11, 7000), 0);
+    cr_assert_eq(yard_dest_config_end(&yard_dp.dests, NULL, 0), 0);
+    cr_assert_eq(add_ep("a", 12, 7000), 0);
+    cr_assert_eq(add_ep("c", 13, 7000), 0);
+    cr_assert_eq(get("a")->loc[0].origin, YARD_ORIGIN_CONFIG);
+
+    /* The control plane cannot delete the file's location; NAME_DEL leaves it. */
+    cr_assert_eq(
+        yard_dest_del_loc(&yard_dp.dests, "a", 1, yt_ip4(198, 18, 1, 10), 7000, err, sizeof(err)),
+        -EPERM);
+    cr_assert(strstr(err, "configuration file") != NULL, "%s", err);
+    cr_assert_eq(yard_dest_del_name(&yard_dp.dests, "b", 1, err, sizeof(err)), 0);
+    cr_assert_str_eq(locs_of("b"), "11:7000");
+
+    /* Load 2: a moves to .20 in one step, b goes, c appears in the file. */
+    struct yard_route_conf old[2];
+    memset(old, 0, sizeof(old));
+    snprintf(old[0].name, sizeof(old[0].name), "a");
+    old[0].name_len = 1;
+    snprintf(old[1].name, sizeof(old[1].name), "b");
+    old[1].name_len = 1;
+    struct yard_route *a_before = get("a");
+    yard_dest_config_begin(&yard_dp.dests);
+    cr_assert_eq(config_route("a", 20, 7000), 0);
+    cr_assert_str_eq(locs_of("a"), "12:7000 20:7000",
+                     "the moved route replaced the file's old location at once");
+    cr_assert_neq(get("a"), a_before, "a new object was published");
+    cr_assert_eq(config_route("c", 13, 7000), 0);
+    cr_assert_eq(get("c")->loc[0].origin, YARD_ORIGIN_REGISTERED,
+                 "the control plane's location at that address stays the control plane's");
+    cr_assert_eq(yard_dest_config_end(&yard_dp.dests, old, 2), 1, "b's location went");
+    cr_assert_null(get("b"));
+    cr_assert_str_eq(locs_of("a"), "12:7000 20:7000");
+    cr_assert_str_eq(locs_of("c"), "13:7000");
+
+    /* Load 3, unchanged: nothing republished, nothing removed. */
+    struct yard_route *a_now = get("a");
+    yard_dest_config_begin(&yard_dp.dests);
+    cr_assert_eq(config_route("a", 20, 7000), 0);
+    cr_assert_eq(yard_dest_config_end(&yard_dp.dests, old, 1), 0);
+    cr_assert_eq(get("a"), a_now, "an unchanged route keeps its object");
+
+    /* A file route cannot turn a topic into an endpoint. */
+    cr_assert_eq(add("t", YARD_DEST_TOPIC, yt_ip4(198, 18, 1, 30), 7000, YARD_ORIGIN_STATIC, 0), 0);
+    cr_assert_eq(config_route("t", 31, 7000), -EEXIST);
+    cr_assert_str_eq(locs_of("t"), "30:7000");
+}
+
+Test(dir, a_sync_sweeps_only_unseen_control_locations_and_only_at_its_end)
+{
+    yard_dest_config_begin(&yard_dp.dests);
+    cr_assert_eq(config_route("cfg", 10, 7000), 0);
+    cr_assert_eq(add_ep("cfg", 11, 7000), 0); /* a control location on a file's name */
+    cr_assert_eq(add_ep("kept", 12, 7000), 0);
+    cr_assert_eq(add_ep("gone", 13, 7000), 0);
+    cr_assert_eq(add_ep("grp", 14, 7000), 0);
+    cr_assert_eq(add_ep("grp", 15, 7000), 0);
+
+    uint64_t swept = 99;
+    cr_assert_eq(yard_dest_sync_end(&yard_dp.dests, 4, &swept, err, sizeof(err)), -EINVAL);
+    cr_assert(strstr(err, "without SYNC_BEGIN") != NULL, "%s", err);
+    cr_assert_eq(swept, 0);
+
+    yard_dest_sync_begin(&yard_dp.dests, 4);
+    cr_assert_eq(add_ep("kept", 12, 7000), 0);
+    cr_assert_eq(add_ep("grp", 15, 7000), 0);
+    cr_assert_eq(add_ep("new", 16, 7000), 0);
+    /* Nothing is removed before the end. */
+    cr_assert_str_eq(locs_of("gone"), "13:7000");
+    cr_assert_str_eq(locs_of("grp"), "14:7000 15:7000");
+    cr_assert_str_eq(locs_of("cfg"), "10:7000 11:7000");
+
+    cr_assert_eq(yard_dest_sync_end(&yard_dp.dests, 5, &swept, err, sizeof(err)), -EINVAL,
+                 "another generation's end");
+    cr_assert(strstr(err, "SYNC_BEGIN(4)") != NULL, "%s", err);
+    cr_assert_str_eq(locs_of("gone"), "13:7000");
+
+    cr_assert_eq(yard_dest_sync_end(&yard_dp.dests, 4, &swept, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(swept, 3, "gone, grp's .14 and cfg's control location");
+    cr_assert_eq(yard_dp.dests.swept, 3);
+    cr_assert_null(get("gone"));
+    cr_assert_str_eq(locs_of("grp"), "15:7000");
+    cr_assert_str_eq(locs_of("cfg"), "10:7000", "the file's location is never swept");
+    cr_assert_str_eq(locs_of("kept"), "12:7000");
+    cr_assert_str_eq(locs_of("new"), "16:7000");
+    cr_assert_eq(yard_dp.dests.nb_locations, 4);
+    cr_assert_eq(yard_dest_sync_end(&yard_dp.dests, 4, &swept, err, sizeof(err)), -EINVAL,
+                 "a sync ends once");
+
+    /* A sync begun again replaces the open one; reusing a generation
+     * number does not make old locations look fresh. */
+    yard_dest_sync_begin(&yard_dp.dests, 4);
+    yard_dest_sync_begin(&yard_dp.dests, 4);
+    cr_assert_eq(add_ep("kept", 12, 7000), 0);
+    cr_assert_eq(yard_dest_sync_end(&yard_dp.dests, 4, &swept, err, sizeof(err)), 0);
+    cr_assert_eq(swept, 2, "grp and new were not re-sent");
+    cr_assert_str_eq(locs_of("kept"), "12:7000");
+    cr_assert_str_eq(locs_of("cfg"), "10:7000");
+    cr_assert_eq(yard_dir_count(dir), 2);
+}
+
+/* ---- Readers while locations churn ---- */
+
+#define CHURN_NAMES 32
+
+struct churn_reader {
+    atomic_int stop;
+    uint64_t rounds, hits, bad;
+    char bad_what[200];
+};
+
+static struct yard_name_key churn_keys[CHURN_NAMES];
+
+/* A route a reader may see for churn name i: live, of i's type, every location i's. */
+static bool churn_route_ok(const struct yard_route *r, unsigned i, char *why, size_t len)
+{
+    unsigned type = i % 2 ? YARD_DEST_TOPIC : YARD_DEST_ENDPOINT;
+    if (r->type != type || r->nb_locs == 0 || r->nb_locs > 8 || r->nb_local > r->nb_locs) {
+        snprintf(why, len, "name %u: type %u, %u locations", i, r->type, r->nb_locs);
+        return false;
+    }
+    for (unsigned k = 0; k < r->nb_locs; k++) {
+        const struct yard_loc *l = &r->loc[k];
+        unsigned port = ntohs(l->dst_udp_port);
+        if (port / 100 != 100 + i || l->nh == NULL || l->nh->ipv4 != l->dst_ipv4 ||
+            l->port_id != yard_dp.ports[1].port_id) {
+            snprintf(why, len, "name %u: location %u is port %u", i, k, port);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void *churn_reader_main(void *arg)
+{
+    struct churn_reader *st = arg;
+    pin_to_other_cpu();
+    rcu_register_thread();
+    const void *key_ptrs[CHURN_NAMES];
+    for (unsigned i = 0; i < CHURN_NAMES; i++)
+        key_ptrs[i] = &churn_keys[i];
+    while (!atomic_load_explicit(&st->stop, memory_order_relaxed)) {
+        uint64_t hits = 0;
+        struct yard_route *routes[CHURN_NAMES];
+        char why[160];
+        yard_dir_lookup_bulk(yard_dir_hash(dir), key_ptrs, CHURN_NAMES, &hits, routes);
+        for (unsigned i = 0; i < CHURN_NAMES; i++)
+            if ((hits & (1ull << i)) && !churn_route_ok(routes[i], i, why, sizeof(why)) &&
+                st->bad++ == 0)
+                snprintf(st->bad_what, sizeof(st->bad_what), "right after lookup: %s", why);
+        for (unsigned k = 0; k < 200; k++)
+            rte_pause();
+        for (unsigned i = 0; i < CHURN_NAMES; i++)
+            if ((hits & (1ull << i)) && !churn_route_ok(routes[i], i, why, sizeof(why)) &&
+                st->bad++ == 0)
+                snprintf(st->bad_what, sizeof(st->bad_what), "while held: %s", why);
+        st->rounds++;
+        st->hits += (uint64_t)__builtin_popcountll(hits);
+        rcu_quiescent_state();
+    }
+    rcu_unregister_thread();
+    return NULL;
+}
+
+Test(dir, readers_never_see_a_freed_route_while_locations_churn, .timeout = 60)
+{
+    char name[32];
+    for (unsigned i = 0; i < CHURN_NAMES; i++) {
+        snprintf(name, sizeof(name), "churn.%02u", i);
+        yard_name_key_set(&churn_keys[i], name, (unsigned)strlen(name));
+    }
+    static struct churn_reader st;
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, churn_reader_main, &st), 0);
+
+    /* Names have up to 8 locations (ports 100i00 + k); the writer adds,
+     * refreshes, removes one and removes whole names at random, with one
+     * grace period per 8 changes, as the agent does per batch. */
+    uint64_t seed = 7, ops = 0, reclaims = 0, end = now_ns() + 1500ull * 1000 * 1000;
+    while (now_ns() < end) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned i = (unsigned)(seed >> 33) % CHURN_NAMES, k = (unsigned)(seed >> 20) % 8;
+        unsigned what = (unsigned)(seed >> 40) % 10;
+        uint16_t port = (uint16_t)((100 + i) * 100 + k);
+        snprintf(name, sizeof(name), "churn.%02u", i);
+        if (what < 6) {
+            cr_assert_eq(add(name, i % 2 ? YARD_DEST_TOPIC : YARD_DEST_ENDPOINT,
+                             yt_ip4(198, 18, 1, 100 + k), port, YARD_ORIGIN_REGISTERED, k % 3),
+                         0, "%s", err);
+        } else if (what < 9) {
+            cr_assert_eq(yard_dest_del_loc(&yard_dp.dests, name, (unsigned)strlen(name),
+                                           yt_ip4(198, 18, 1, 100 + k), port, err, sizeof(err)),
+                         0);
+        } else {
+            cr_assert_eq(
+                yard_dest_del_name(&yard_dp.dests, name, (unsigned)strlen(name), err, sizeof(err)),
+                0);
+        }
+        if (++ops % 8 == 0) {
+            yard_dir_reclaim(dir);
+            reclaims++;
+        }
+    }
+    yard_dir_reclaim(dir);
+    atomic_store(&st.stop, 1);
+    pthread_join(t, NULL);
+
+    cr_log_info("writer: %llu changes, %llu reclaims; reader: %llu bulk lookups, %llu hits",
+                (unsigned long long)ops, (unsigned long long)reclaims,
+                (unsigned long long)st.rounds, (unsigned long long)st.hits);
+    cr_assert_eq(st.bad, 0, "%llu bad routes read; first: %s", (unsigned long long)st.bad,
+                 st.bad_what);
+    cr_assert_gt(st.rounds, 1000, "the reader ran");
+    cr_assert_gt(st.hits, 0);
+    cr_assert_gt(reclaims, 100);
+    /* The writer's count of locations matches what the directory holds. */
+    uint64_t total = 0;
+    for (unsigned i = 0; i < CHURN_NAMES; i++) {
+        snprintf(name, sizeof(name), "churn.%02u", i);
+        struct yard_route *r = get(name);
+        if (r != NULL) {
+            char why[160];
+            cr_assert(churn_route_ok(r, i, why, sizeof(why)), "%s", why);
+            total += r->nb_locs;
+        }
+    }
+    cr_assert_eq(yard_dp.dests.nb_locations, total);
 }

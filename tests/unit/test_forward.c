@@ -1,21 +1,22 @@
 /*
  * test_forward.c - the per-burst message path on real mbufs: where every
- * received frame ends up, what a forwarded frame looks like, and what each
+ * received frame ends up, what a forwarded frame looks like (to an
+ * endpoint, a group member, each subscriber of a topic), and what each
  * counter says about it.
  *
- * The dataplane state is built by hand the way main.c, ports.c and lcores.c
- * build it, for two ports without ethdevs behind them (forwarding only
- * queues; it never transmits): port addresses and MACs, a directory with
- * routes installed through yard_route_install(), one worker lcore with its
- * class queues and slow ring, and a real shared-memory segment whose punt
- * ring receives control messages and whose lcore block holds the counters.
+ * The dataplane state is dp_fixture.h's: two ports without ethdevs behind
+ * them (forwarding only queues; it never transmits), a directory with
+ * routes installed as the configuration file and the control plane install
+ * them, one worker lcore with its class queues and slow ring, and a real
+ * shared-memory segment whose punt ring receives control messages and whose
+ * lcore block holds the counters.
  *
  * Frames are built here: Ethernet, IPv4 and UDP written field by field with
  * checksums from a plain RFC 1071 sum, envelopes packed by msgpack-c, and a
  * forwarded frame is judged against a copy of what was received. After each
- * burst every counter is compared with the change the test expects, and the
- * pool (no per-lcore cache) must be full again once the test has freed what
- * was queued: no mbuf lost, none freed twice.
+ * burst every counter is compared with the change the test expects, and
+ * both pools (no per-lcore cache) must be full again once the test has
+ * freed what was queued: no mbuf lost, none freed twice.
  */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -37,75 +38,60 @@
 #include "neigh.h"
 #include "parse.h"
 #include "route.h"
+#include "yard_shm.h"
 
 struct yard_dp yard_dp; /* defined by main.c in the appliance */
 
-#define DATA_PORT 7400
-#define NB_PORTS  2
+#define DATA_PORT YT_DATA_PORT
+#define NB_PORTS  YT_NB_PORTS
 #define QUEUE_SZ  256
 
-/* Port 0: 198.18.0.1/24 with a gateway; port 1: 198.18.1.1/24. */
-static const uint8_t port_mac[NB_PORTS][6] = {{0x02, 0, 0, 0, 0xa0, 0x01},
-                                              {0x02, 0, 0, 0, 0xa1, 0x01}};
+/* Port 0: 198.18.0.1/24 with a gateway; port 1: 198.18.1.1/24 (dp_fixture.h). */
 static const uint8_t sender_mac[6] = {0x02, 0x5e, 0x4d, 0, 0, 0x01};
 static const uint8_t orders_mac[6] = {0x02, 0x0d, 0, 0, 0, 0x20};
 static const uint8_t billing_mac[6] = {0x02, 0x0b, 0, 0, 0, 0x30};
 static const uint8_t gateway_mac[6] = {0x02, 0x9a, 0x7e, 0, 0, 0xfe};
 
 static struct yard_lcore lc;
-static struct rte_mempool *pool;
-static unsigned pool_start;
-static char instance[32];
+static unsigned pool_start, hdr_pool_start;
 static char err[512];
 
 static uint32_t ip4(unsigned a, unsigned b, unsigned c, unsigned d)
 {
-    return htonl(a << 24 | b << 16 | c << 8 | d);
+    return yt_ip4(a, b, c, d);
 }
 
+/* A route as the configuration file gives it: the name's one CONFIG location. */
 static void install(const char *name, uint32_t ipv4, uint16_t udp_port, const uint8_t *mac)
 {
-    int ret =
-        yard_route_install(name, (unsigned)strlen(name), ipv4, udp_port, mac, err, sizeof(err));
+    struct yard_route_conf rc = {.ipv4 = ipv4, .udp_port = udp_port, .has_mac = mac != NULL};
+    snprintf(rc.name, sizeof(rc.name), "%s", name);
+    rc.name_len = (uint8_t)strlen(name);
+    if (mac != NULL)
+        memcpy(rc.mac, mac, 6);
+    int ret = yard_dest_set_config(&yard_dp.dests, &rc, err, sizeof(err));
     cr_assert_eq(ret, 0, "route %s: %s", name, err);
+}
+
+/* A location as the control plane adds it (LOC_ADD). */
+static void add_loc(const char *name, unsigned type, uint32_t ipv4, uint16_t udp_port,
+                    const uint8_t *mac, uint32_t node)
+{
+    struct yard_loc_spec spec = {.ipv4 = ipv4,
+                                 .udp_port = udp_port,
+                                 .dest_type = (uint8_t)type,
+                                 .origin = YARD_ORIGIN_REGISTERED,
+                                 .node = node,
+                                 .mac = mac};
+    int ret = yard_dest_add(&yard_dp.dests, name, (unsigned)strlen(name), &spec, err, sizeof(err));
+    cr_assert_eq(ret, 0, "%s: %s", name, err);
 }
 
 static void setup(void)
 {
-    yard_test_eal_start("fwd", NULL);
-    memset(&yard_dp, 0, sizeof(yard_dp));
-    memset(yard_dp.port_index, -1, sizeof(yard_dp.port_index));
-    yard_dp.tsc_hz = rte_get_tsc_hz();
-    yard_dp.ns_per_tsc_q32 = (uint64_t)((1000000000.0 * 4294967296.0) / (double)yard_dp.tsc_hz);
-    yard_dp.data_udp_port_be = htons(DATA_PORT);
-
-    snprintf(instance, sizeof(instance), "tfwd-%d", (int)getpid());
-    cr_assert_eq(yard_shm_create(&yard_dp.shm, instance, err, sizeof(err)), 0, "%s", err);
-    yard_shm_unlink(instance); /* the mapping stays; a crashed test leaves no object behind */
-
-    pool =
-        rte_pktmbuf_pool_create("tfwd_pool", 2047, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
-    cr_assert_not_null(pool, "rte_pktmbuf_pool_create: %s", rte_strerror(rte_errno));
-    pool_start = rte_mempool_avail_count(pool);
-
-    yard_dp.nb_ports = NB_PORTS;
-    for (unsigned p = 0; p < NB_PORTS; p++) {
-        struct yard_port *port = &yard_dp.ports[p];
-        port->port_id = (uint16_t)(p + 3); /* ids need not be indexes */
-        port->socket = SOCKET_ID_ANY;
-        port->ipv4 = ip4(198, 18, p, 1);
-        port->netmask = ip4(255, 255, 255, 0);
-        port->mtu = 1500;
-        memcpy(port->mac.addr_bytes, port_mac[p], 6);
-        port->pool = pool;
-        yard_dp.port_index[port->port_id] = (int8_t)p;
-        cr_assert_eq(yard_neigh_table_create(port, 64, SOCKET_ID_ANY), 0);
-    }
-    yard_dp.ports[0].gateway = ip4(198, 18, 0, 254);
-
-    yard_dp.dir = yard_dir_create("tfwd_dir", 1024, SOCKET_ID_ANY);
-    cr_assert_not_null(yard_dp.dir);
-    yard_forward_init();
+    yard_test_dp_start("fwd", 1024);
+    pool_start = rte_mempool_avail_count(yt_pool);
+    hdr_pool_start = rte_mempool_avail_count(yt_hdr_pool);
 
     memset(&lc, 0, sizeof(lc));
     lc.lcore_id = 1;
@@ -130,14 +116,10 @@ static void setup(void)
 
 static void teardown(void)
 {
-    for (unsigned p = 0; p < NB_PORTS; p++) {
+    for (unsigned p = 0; p < NB_PORTS; p++)
         yard_txq_free(&lc.txq[p]);
-        yard_neigh_table_free(&yard_dp.ports[p]);
-    }
     rte_ring_free(lc.slow);
-    yard_dir_free(yard_dp.dir);
-    yard_shm_close(&yard_dp.shm);
-    yard_test_eal_stop();
+    yard_test_dp_stop();
 }
 
 TestSuite(forward, .init = setup, .fini = teardown, .timeout = 60);
@@ -163,14 +145,19 @@ struct hdrs {
     uint8_t *payload;
 };
 
-static struct hdrs hdrs_of(struct rte_mbuf *m)
+static struct hdrs hdrs_at(uint8_t *frame)
 {
     struct hdrs h;
-    h.eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+    h.eth = (struct rte_ether_hdr *)frame;
     h.ip = (struct rte_ipv4_hdr *)(h.eth + 1);
     h.udp = (struct rte_udp_hdr *)(h.ip + 1);
     h.payload = (uint8_t *)(h.udp + 1);
     return h;
+}
+
+static struct hdrs hdrs_of(struct rte_mbuf *m)
+{
+    return hdrs_at(rte_pktmbuf_mtod(m, uint8_t *));
 }
 
 /* The IPv4 header checksum the header should carry (network order). */
@@ -263,14 +250,14 @@ static unsigned pack(const struct msg *g, uint8_t *out, unsigned cap)
 /* A well-formed frame to the data port of port index rx carrying payload. */
 static struct rte_mbuf *frame(unsigned rx, const uint8_t *payload, unsigned len)
 {
-    struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+    struct rte_mbuf *m = rte_pktmbuf_alloc(yt_pool);
     cr_assert_not_null(m, "pool empty");
     unsigned total = (unsigned)(sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) +
                                 sizeof(struct rte_udp_hdr)) +
                      len;
     cr_assert_not_null(rte_pktmbuf_append(m, (uint16_t)total));
     struct hdrs h = hdrs_of(m);
-    memcpy(h.eth->dst_addr.addr_bytes, port_mac[rx], 6);
+    memcpy(h.eth->dst_addr.addr_bytes, yt_port_mac[rx], 6);
     memcpy(h.eth->src_addr.addr_bytes, sender_mac, 6);
     h.eth->ether_type = htons(RTE_ETHER_TYPE_IPV4);
     h.ip->version_ihl = 0x45;
@@ -329,8 +316,11 @@ static void assert_all_rings_empty(void)
 
 static void assert_pool_full(void)
 {
-    cr_assert_eq(rte_mempool_avail_count(pool), pool_start, "%u mbufs not back in the pool",
-                 pool_start - rte_mempool_avail_count(pool));
+    cr_assert_eq(rte_mempool_avail_count(yt_pool), pool_start, "%u mbufs not back in the pool",
+                 pool_start - rte_mempool_avail_count(yt_pool));
+    cr_assert_eq(rte_mempool_avail_count(yt_hdr_pool), hdr_pool_start,
+                 "%u header mbufs not back in their pool",
+                 hdr_pool_start - rte_mempool_avail_count(yt_hdr_pool));
 }
 
 /* ---- Counters ---- */
@@ -436,16 +426,14 @@ static struct decoded decode(const uint8_t *p, unsigned len)
 }
 
 /*
- * m is what left for `x`; orig is a copy of the frame as received. Checks
- * every header field and every payload byte.
+ * frame (len bytes) is what left for `x`; orig is a copy of the frame as
+ * received. Checks every header field and every payload byte.
  */
-static void check_forwarded(struct rte_mbuf *m, const uint8_t *orig, unsigned orig_len,
-                            const struct sent_as *x)
+static void check_frame(uint8_t *frame, unsigned len, const uint8_t *orig, unsigned orig_len,
+                        const struct sent_as *x)
 {
-    cr_assert_not_null(m);
-    cr_assert_eq(m->data_len, orig_len, "frame length unchanged");
-    cr_assert_eq(m->pkt_len, orig_len);
-    struct hdrs h = hdrs_of(m);
+    cr_assert_eq(len, orig_len, "frame length unchanged");
+    struct hdrs h = hdrs_at(frame);
     const struct rte_ether_hdr *oeth = (const struct rte_ether_hdr *)orig;
     const struct rte_ipv4_hdr *oip = (const struct rte_ipv4_hdr *)(oeth + 1);
     const struct rte_udp_hdr *oudp = (const struct rte_udp_hdr *)(oip + 1);
@@ -501,7 +489,17 @@ static void check_forwarded(struct rte_mbuf *m, const uint8_t *orig, unsigned or
     /* Bytes after the datagram (Ethernet padding) are left alone. */
     unsigned end = (unsigned)(sizeof(struct rte_ether_hdr)) + ntohs(oip->total_length);
     for (unsigned i = end; i < orig_len; i++)
-        cr_assert_eq(rte_pktmbuf_mtod(m, uint8_t *)[i], orig[i], "padding byte %u", i);
+        cr_assert_eq(frame[i], orig[i], "padding byte %u", i);
+}
+
+/* m (one segment) is what left for `x`; see check_frame. */
+static void check_forwarded(struct rte_mbuf *m, const uint8_t *orig, unsigned orig_len,
+                            const struct sent_as *x)
+{
+    cr_assert_not_null(m);
+    cr_assert_eq(m->nb_segs, 1);
+    cr_assert_eq(m->pkt_len, m->data_len);
+    check_frame(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, orig, orig_len, x);
 }
 
 /* Keep a copy of a frame before the burst changes it. */
@@ -585,7 +583,7 @@ Test(forward, names_of_every_length_route)
         for (unsigned i = 0; i < len; i++)
             name[i] = (char)('a' + (i * 7 + len) % 26);
         name[len] = 0;
-        install(name, ip4(198, 18, 0, len), (uint16_t)(10000 + len), billing_mac);
+        install(name, ip4(198, 18, 0, 100 + len), (uint16_t)(10000 + len), billing_mac);
     }
     for (unsigned len = 1; len <= YARD_DST_MAX; len++) {
         for (unsigned i = 0; i < len; i++)
@@ -598,7 +596,7 @@ Test(forward, names_of_every_length_route)
         burst1(m);
         struct rte_mbuf *out = take_class(0, 1);
         cr_assert_eq(out, m, "name of %u bytes routed", len);
-        struct sent_as x = {0, billing_mac, ip4(198, 18, 0, len), (uint16_t)(10000 + len)};
+        struct sent_as x = {0, billing_mac, ip4(198, 18, 0, 100 + len), (uint16_t)(10000 + len)};
         check_forwarded(out, c.b, c.len, &x);
         rte_pktmbuf_free(out);
 
@@ -788,7 +786,7 @@ Test(forward, bad_frame)
     hdrs_of(m).eth->ether_type = htons(RTE_ETHER_TYPE_VLAN);
     expect_drop(m, YARD_DROP_BAD_FRAME, false, "VLAN tag");
 
-    m = rte_pktmbuf_alloc(pool);
+    m = rte_pktmbuf_alloc(yt_pool);
     memset(rte_pktmbuf_append(m, 10), 0x08, 10);
     m->port = yard_dp.ports[0].port_id;
     expect_drop(m, YARD_DROP_BAD_FRAME, false, "10-byte runt");
@@ -837,6 +835,7 @@ Test(forward, control_messages_are_punted_with_their_source)
         cr_assert_eq(rec.rx_port, yard_dp.ports[rx].port_id);
         cr_assert_eq(rec.len, len);
         cr_assert_eq(memcmp(rec.data, env, len), 0, "the UDP payload as received");
+        cr_assert_eq(memcmp(rec.src_mac, sender_mac, 6), 0, "the frame's source MAC");
         cr_assert_geq(rec.rx_ns, t0);
         cr_assert_leq(rec.rx_ns, yard_monotonic_ns());
         assert_all_rings_empty();
@@ -887,7 +886,7 @@ Test(forward, punt_ring_full)
 
 static struct rte_mbuf *arp_frame(unsigned rx)
 {
-    struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+    struct rte_mbuf *m = rte_pktmbuf_alloc(yt_pool);
     struct rte_ether_hdr *eth = (struct rte_ether_hdr *)rte_pktmbuf_append(
         m, sizeof(struct rte_ether_hdr) + sizeof(struct rte_arp_hdr));
     struct rte_arp_hdr *arp = (struct rte_arp_hdr *)(eth + 1);
@@ -1015,7 +1014,7 @@ Test(forward, admission_sheds_by_class)
     /* A backlog of half the queue size toward port 1 (class 3's watermark). */
     struct rte_mbuf *fill[QUEUE_SZ];
     for (unsigned i = 0; i < QUEUE_SZ / 2; i++) {
-        fill[i] = rte_pktmbuf_alloc(pool);
+        fill[i] = rte_pktmbuf_alloc(yt_pool);
         cr_assert_not_null(fill[i]);
     }
     cr_assert_eq(rte_ring_enqueue_bulk(lc.txq[1].cls[1], (void **)fill, QUEUE_SZ / 2, NULL),
@@ -1055,7 +1054,7 @@ Test(forward, admission_sheds_by_class)
 Test(forward, class_zero_dropped_only_when_its_ring_is_full)
 {
     struct rte_mbuf *fill[QUEUE_SZ];
-    cr_assert_eq(rte_pktmbuf_alloc_bulk(pool, fill, QUEUE_SZ), 0);
+    cr_assert_eq(rte_pktmbuf_alloc_bulk(yt_pool, fill, QUEUE_SZ), 0);
     cr_assert_eq(rte_ring_enqueue_bulk(lc.txq[1].cls[0], (void **)fill, QUEUE_SZ, NULL), QUEUE_SZ);
     struct msg g = msg_to("orders.eu", 0, 1);
     burst1(msg_frame(0, &g));
@@ -1143,5 +1142,451 @@ Test(forward, mixed_burst_every_packet_accounted_for)
         }
     }
     assert_all_rings_empty();
+    assert_pool_full();
+}
+
+/* ---- Groups: one member per message ---- */
+
+/* The address a one-segment frame left for. */
+static uint32_t dst_of(struct rte_mbuf *m)
+{
+    return hdrs_of(m).ip->dst_addr;
+}
+
+/* Send (src, id) to `name` (resolved members on port 1) and return the frame that left. */
+static struct rte_mbuf *send_group(const char *name, const char *src, uint64_t id,
+                                   struct copy *kept)
+{
+    struct msg g = msg_to(name, 1, id);
+    g.src = src;
+    struct rte_mbuf *m = msg_frame(0, &g);
+    if (kept != NULL)
+        keep(kept, m);
+    burst1(m);
+    struct rte_mbuf *out = take_class(1, 1);
+    cr_assert_eq(out, m, "%s (src %s, id %llu) queued toward port 1", name, src,
+                 (unsigned long long)id);
+    return out;
+}
+
+static const uint8_t member_mac[6] = {0x02, 0x3e, 0, 0, 0, 0x50};
+
+Test(forward, group_member_is_stable_per_src_and_id_and_spreads)
+{
+    /* Four members on port 1 (one host, four ports, so they share a MAC). */
+    for (unsigned k = 0; k < 4; k++)
+        add_loc("workers", YARD_DEST_ENDPOINT, ip4(198, 18, 1, 50), (uint16_t)(9500 + k),
+                member_mac, 0);
+    unsigned per_member[4] = {0};
+    for (uint64_t id = 0; id < 200; id++) {
+        struct copy c;
+        struct rte_mbuf *out = send_group("workers", "client-7", id, &c);
+        unsigned port = ntohs(hdrs_of(out).udp->dst_port);
+        cr_assert(port >= 9500 && port < 9504, "a member's port, not %u", port);
+        struct sent_as x = {1, member_mac, ip4(198, 18, 1, 50), (uint16_t)port};
+        check_forwarded(out, c.b, c.len, &x);
+        rte_pktmbuf_free(out);
+        per_member[port - 9500]++;
+        /* The same (src, id) again: the same member, every time. */
+        for (unsigned again = 0; again < 3; again++) {
+            out = send_group("workers", "client-7", id, NULL);
+            cr_assert_eq(ntohs(hdrs_of(out).udp->dst_port), port, "id %llu moved",
+                         (unsigned long long)id);
+            rte_pktmbuf_free(out);
+        }
+    }
+    for (unsigned k = 0; k < 4; k++)
+        cr_assert_geq(per_member[k], 25, "member %u got %u of 200 (%u/%u/%u/%u)", k, per_member[k],
+                      per_member[0], per_member[1], per_member[2], per_member[3]);
+    /* The source name takes part: another sender with the same ids lands
+     * elsewhere for some of them. */
+    unsigned moved = 0;
+    for (uint64_t id = 0; id < 40; id++) {
+        struct rte_mbuf *a = send_group("workers", "client-7", id, NULL);
+        struct rte_mbuf *b = send_group("workers", "client-8", id, NULL);
+        moved += hdrs_of(a).udp->dst_port != hdrs_of(b).udp->dst_port;
+        rte_pktmbuf_free(a);
+        rte_pktmbuf_free(b);
+    }
+    cr_assert_gt(moved, 0, "src does not change any choice");
+    assert_all_rings_empty();
+    assert_pool_full();
+}
+
+Test(forward, group_choice_depends_on_the_members_not_on_their_order)
+{
+    static const unsigned order_a[] = {0, 1, 2}, order_b[] = {2, 0, 1};
+    for (unsigned i = 0; i < 3; i++) {
+        add_loc("grp.a", YARD_DEST_ENDPOINT, ip4(198, 18, 1, 70 + order_a[i]), 9700, member_mac, 0);
+        add_loc("grp.b", YARD_DEST_ENDPOINT, ip4(198, 18, 1, 70 + order_b[i]), 9700, member_mac, 0);
+    }
+    unsigned seen[3] = {0};
+    for (uint64_t id = 1000; id < 1060; id++) {
+        struct rte_mbuf *a = send_group("grp.a", "svc-z", id, NULL);
+        struct rte_mbuf *b = send_group("grp.b", "svc-z", id, NULL);
+        cr_assert_eq(dst_of(a), dst_of(b), "id %llu: grp.a and grp.b chose differently",
+                     (unsigned long long)id);
+        seen[(ntohl(dst_of(a)) & 0xff) - 70]++;
+        rte_pktmbuf_free(a);
+        rte_pktmbuf_free(b);
+    }
+    for (unsigned k = 0; k < 3; k++)
+        cr_assert_gt(seen[k], 0, "member %u never chosen", k);
+    assert_pool_full();
+}
+
+Test(forward, group_prefers_members_on_this_node)
+{
+    /* Two local members, three on other nodes. */
+    add_loc("mixed", YARD_DEST_ENDPOINT, ip4(198, 18, 1, 81), 9800, member_mac, 7);
+    add_loc("mixed", YARD_DEST_ENDPOINT, ip4(198, 18, 1, 82), 9800, member_mac, 0);
+    add_loc("mixed", YARD_DEST_ENDPOINT, ip4(198, 18, 1, 83), 9800, member_mac, 9);
+    add_loc("mixed", YARD_DEST_ENDPOINT, ip4(198, 18, 1, 84), 9800, member_mac, 0);
+    add_loc("mixed", YARD_DEST_ENDPOINT, ip4(198, 18, 1, 85), 9800, member_mac, 7);
+    unsigned local[2] = {0, 0};
+    for (uint64_t id = 0; id < 100; id++) {
+        struct rte_mbuf *out = send_group("mixed", "client-7", id, NULL);
+        uint32_t dst = dst_of(out);
+        cr_assert(dst == ip4(198, 18, 1, 82) || dst == ip4(198, 18, 1, 84),
+                  "id %llu went to a remote member while local ones exist", (unsigned long long)id);
+        local[dst == ip4(198, 18, 1, 84)]++;
+        rte_pktmbuf_free(out);
+    }
+    cr_assert(local[0] > 0 && local[1] > 0, "both local members used: %u/%u", local[0], local[1]);
+
+    /* With no local member left, the remote ones share the load. */
+    add_loc("remote", YARD_DEST_ENDPOINT, ip4(198, 18, 1, 91), 9800, member_mac, 4);
+    add_loc("remote", YARD_DEST_ENDPOINT, ip4(198, 18, 1, 92), 9800, member_mac, 5);
+    add_loc("remote", YARD_DEST_ENDPOINT, ip4(198, 18, 1, 93), 9800, member_mac, 6);
+    unsigned remote[3] = {0};
+    for (uint64_t id = 0; id < 90; id++) {
+        struct rte_mbuf *out = send_group("remote", "client-7", id, NULL);
+        unsigned host = ntohl(dst_of(out)) & 0xff;
+        cr_assert(host >= 91 && host <= 93);
+        remote[host - 91]++;
+        rte_pktmbuf_free(out);
+    }
+    for (unsigned k = 0; k < 3; k++)
+        cr_assert_gt(remote[k], 0, "remote member %u never chosen", k);
+    assert_pool_full();
+}
+
+/* ---- Topics: one copy per location, sharing the body ---- */
+
+static const uint8_t sub_mac[4][6] = {{0x02, 0x51, 0, 0, 0, 0x61},
+                                      {0x02, 0x51, 0, 0, 0, 0x62},
+                                      {0x02, 0x51, 0, 0, 0, 0x63},
+                                      {0x02, 0x51, 0, 0, 0, 0x64}};
+
+/* A chain's bytes, in order, into out. */
+static unsigned chain_bytes(const struct rte_mbuf *m, uint8_t *out, unsigned cap)
+{
+    unsigned n = 0;
+    for (const struct rte_mbuf *seg = m; seg != NULL; seg = seg->next) {
+        cr_assert_leq(n + seg->data_len, cap);
+        memcpy(out + n, rte_pktmbuf_mtod(seg, const uint8_t *), seg->data_len);
+        n += seg->data_len;
+    }
+    cr_assert_eq(n, m->pkt_len, "pkt_len is the sum of the segments");
+    return n;
+}
+
+/*
+ * A topic copy: a 42-byte header segment chained to an indirect mbuf
+ * attached to `orig_m` at its UDP payload; what it sends is judged against
+ * the frame as received (kept) like any forwarded frame.
+ */
+static void check_copy(struct rte_mbuf *copy, struct rte_mbuf *orig_m, const struct copy *kept,
+                       const struct sent_as *x)
+{
+    cr_assert_not_null(copy);
+    cr_assert_eq(copy->nb_segs, 2, "headers, then the shared body");
+    cr_assert(RTE_MBUF_DIRECT(copy), "the header segment is the copy's own");
+    cr_assert_eq(copy->data_len, 42, "Ethernet, IPv4 and UDP headers");
+    cr_assert_eq(copy->pool, yt_hdr_pool, "headers come from the header pool");
+    const struct rte_mbuf *body = copy->next;
+    cr_assert(RTE_MBUF_CLONED(body), "the body is an indirect mbuf");
+    cr_assert_eq(rte_mbuf_from_indirect((struct rte_mbuf *)body), orig_m,
+                 "attached to the received mbuf");
+    cr_assert_eq(rte_pktmbuf_mtod(body, const uint8_t *), rte_pktmbuf_mtod(orig_m, uint8_t *) + 42,
+                 "the body is the received UDP payload itself, not a copy of it");
+    cr_assert_null(body->next);
+    uint8_t flat[2048];
+    unsigned len = chain_bytes(copy, flat, sizeof(flat));
+    check_frame(flat, len, kept->b, kept->len, x);
+}
+
+Test(forward, topic_fans_out_one_copy_per_subscriber)
+{
+    /* Three subscribers on port 1, one on port 0, one behind port 0's
+     * gateway, and one on port 1 whose MAC is not known yet. */
+    add_loc("news", YARD_DEST_TOPIC, ip4(198, 18, 1, 61), 9601, sub_mac[0], 0);
+    add_loc("news", YARD_DEST_TOPIC, ip4(198, 18, 1, 62), 9602, sub_mac[1], 0);
+    add_loc("news", YARD_DEST_TOPIC, ip4(198, 18, 1, 63), 9603, sub_mac[2], 0);
+    add_loc("news", YARD_DEST_TOPIC, ip4(198, 18, 0, 64), 9604, sub_mac[3], 0);
+    add_loc("news", YARD_DEST_TOPIC, ip4(198, 19, 9, 65), 9605, gateway_mac, 0);
+    add_loc("news", YARD_DEST_TOPIC, ip4(198, 18, 1, 66), 9606, NULL, 0);
+
+    struct msg g = msg_to("news", 2, 4242);
+    g.body_len = 300;
+    struct rte_mbuf *m = msg_frame(1, &g);
+    struct copy c;
+    keep(&c, m);
+    uint64_t rx_tsc = 0xfeed0000beefull;
+    burst(&m, 1, rx_tsc);
+
+    struct delta d = {0};
+    d.events[YARD_EV_RX_PACKETS] = 1;
+    d.events[YARD_EV_RX_MESSAGES] = 1;
+    d.events[YARD_EV_FANOUT_COPIES] = 6;
+    d.events[YARD_EV_ROUTED] = 6;
+    d.events[YARD_EV_HELD] = 1;
+    d.routed[2] = 6;
+    check_counters(&d, "topic with six subscribers");
+
+    /* One shared body: the received mbuf stays, counted once per copy. */
+    cr_assert_eq(rte_mbuf_refcnt_read(m), 6, "refcnt %u for 6 copies", rte_mbuf_refcnt_read(m));
+    cr_assert_eq(yt_in_use(yt_pool), 1, "only the received mbuf is in use (%u)",
+                 yt_in_use(yt_pool));
+    cr_assert_eq(yt_in_use(yt_hdr_pool), 12, "two header-pool mbufs per copy");
+
+    struct {
+        unsigned egress;
+        const uint8_t *mac;
+        uint32_t ip;
+        uint16_t port;
+    } want[] = {
+        {0, sub_mac[3], ip4(198, 18, 0, 64), 9604}, {0, gateway_mac, ip4(198, 19, 9, 65), 9605},
+        {1, sub_mac[0], ip4(198, 18, 1, 61), 9601}, {1, sub_mac[1], ip4(198, 18, 1, 62), 9602},
+        {1, sub_mac[2], ip4(198, 18, 1, 63), 9603},
+    };
+    struct rte_mbuf *copies[6];
+    for (unsigned i = 0; i < 5; i++) {
+        copies[i] = take_class(want[i].egress, 2);
+        struct sent_as x = {want[i].egress, want[i].mac, want[i].ip, want[i].port};
+        cr_assert_not_null(copies[i], "copy %u queued on port %u", i, want[i].egress);
+        check_copy(copies[i], m, &c, &x);
+        cr_assert_eq(copies[i]->hash.usr, (uint32_t)rx_tsc, "receive stamp on what is sent");
+    }
+    struct yard_slow_item held;
+    cr_assert(take_slow(&held), "the copy to the unresolved subscriber waits for ARP");
+    cr_assert_not_null(held.nh);
+    cr_assert_eq(held.nh->ipv4, ip4(198, 18, 1, 66));
+    copies[5] = held.m;
+    struct sent_as x6 = {1, NULL, ip4(198, 18, 1, 66), 9606};
+    /* Its destination MAC is the agent's to write; compare the rest. */
+    memcpy(rte_pktmbuf_mtod(held.m, uint8_t *), c.b, 6);
+    check_copy(held.m, m, &c, &x6);
+    assert_all_rings_empty();
+
+    /* The body is shared, not copied: a byte changed in the received
+     * buffer shows in every copy. */
+    uint8_t *last = rte_pktmbuf_mtod(m, uint8_t *) + c.len - 1;
+    *last ^= 0x5a;
+    for (unsigned i = 0; i < 6; i++) {
+        const struct rte_mbuf *body = copies[i]->next;
+        cr_assert_eq(rte_pktmbuf_mtod(body, const uint8_t *)[body->data_len - 1], *last,
+                     "copy %u sees the shared byte", i);
+    }
+
+    /* Freeing the copies frees the received mbuf with the last of them. */
+    for (unsigned i = 0; i < 6; i++) {
+        cr_assert_eq(yt_in_use(yt_pool), 1, "received mbuf freed after %u of 6 copies", i);
+        rte_pktmbuf_free(copies[i]);
+    }
+    assert_pool_full();
+}
+
+Test(forward, topic_copies_keep_a_zero_udp_checksum_zero)
+{
+    add_loc("quiet", YARD_DEST_TOPIC, ip4(198, 18, 1, 61), 9601, sub_mac[0], 0);
+    add_loc("quiet", YARD_DEST_TOPIC, ip4(198, 18, 0, 64), 9604, sub_mac[3], 0);
+    struct msg g = msg_to("quiet", 0, 9);
+    struct rte_mbuf *m = msg_frame(0, &g);
+    hdrs_of(m).udp->dgram_cksum = 0;
+    struct copy c;
+    keep(&c, m);
+    burst1(m);
+    struct rte_mbuf *a = take_class(1, 0), *b = take_class(0, 0);
+    struct sent_as xa = {1, sub_mac[0], ip4(198, 18, 1, 61), 9601};
+    struct sent_as xb = {0, sub_mac[3], ip4(198, 18, 0, 64), 9604};
+    check_copy(a, m, &c, &xa);
+    check_copy(b, m, &c, &xb);
+    rte_pktmbuf_free(a);
+    rte_pktmbuf_free(b);
+    assert_all_rings_empty();
+    assert_pool_full();
+}
+
+Test(forward, topic_copy_without_a_header_mbuf_is_dropped_as_no_mbuf)
+{
+    for (unsigned k = 0; k < 4; k++)
+        add_loc("busy", YARD_DEST_TOPIC, ip4(198, 18, 1, 61 + k), 9600, sub_mac[k], 0);
+    /* Leave three header mbufs: one copy's pair, and one too few for the next. */
+    unsigned take = rte_mempool_avail_count(yt_hdr_pool) - 3;
+    struct rte_mbuf **hog = calloc(take, sizeof(*hog));
+    cr_assert_eq(rte_pktmbuf_alloc_bulk(yt_hdr_pool, hog, take), 0);
+
+    struct msg g = msg_to("busy", 3, 1);
+    struct rte_mbuf *m = msg_frame(0, &g);
+    struct copy c;
+    keep(&c, m);
+    burst1(m);
+    struct delta d = {0};
+    d.events[YARD_EV_RX_PACKETS] = 1;
+    d.events[YARD_EV_RX_MESSAGES] = 1;
+    d.events[YARD_EV_FANOUT_COPIES] = 1;
+    d.events[YARD_EV_ROUTED] = 1;
+    d.routed[3] = 1;
+    d.drops[YARD_DROP_NO_MBUF] = 3;
+    d.dropped[3] = 3;
+    check_counters(&d, "header pool exhausted");
+    struct rte_mbuf *only = take_class(1, 3);
+    struct sent_as x = {1, sub_mac[0], ip4(198, 18, 1, 61), 9600};
+    check_copy(only, m, &c, &x);
+    cr_assert_eq(rte_mbuf_refcnt_read(m), 1, "only the copy that was made holds the body");
+    rte_pktmbuf_free(only);
+    rte_pktmbuf_free_bulk(hog, take);
+    free(hog);
+    assert_all_rings_empty();
+    assert_pool_full();
+}
+
+Test(forward, topic_copies_pass_admission_and_mtu_per_egress)
+{
+    add_loc("wide", YARD_DEST_TOPIC, ip4(198, 18, 1, 61), 9601, sub_mac[0], 0);
+    add_loc("wide", YARD_DEST_TOPIC, ip4(198, 18, 1, 62), 9602, sub_mac[1], 0);
+    add_loc("wide", YARD_DEST_TOPIC, ip4(198, 18, 0, 64), 9604, sub_mac[3], 0);
+
+    /* Port 1 backlogged past class 3's watermark: its copies are shed,
+     * port 0's copy goes. */
+    struct rte_mbuf *fill[QUEUE_SZ / 2];
+    cr_assert_eq(rte_pktmbuf_alloc_bulk(yt_pool, fill, QUEUE_SZ / 2), 0);
+    cr_assert_eq(rte_ring_enqueue_bulk(lc.txq[1].cls[1], (void **)fill, QUEUE_SZ / 2, NULL),
+                 QUEUE_SZ / 2);
+    struct msg g = msg_to("wide", 3, 5);
+    burst1(msg_frame(0, &g));
+    struct delta d = {0};
+    d.events[YARD_EV_RX_PACKETS] = 1;
+    d.events[YARD_EV_RX_MESSAGES] = 1;
+    d.events[YARD_EV_FANOUT_COPIES] = 3;
+    d.events[YARD_EV_ROUTED] = 1;
+    d.routed[3] = 1;
+    d.drops[YARD_DROP_SHED] = 2;
+    d.dropped[3] = 2;
+    check_counters(&d, "class 3 copies shed on the backlogged port");
+    struct rte_mbuf *out = take_class(0, 3);
+    cr_assert_not_null(out);
+    cr_assert_eq(hdrs_of(out).ip->dst_addr, ip4(198, 18, 0, 64));
+    rte_pktmbuf_free(out);
+    for (unsigned i = 0; i < QUEUE_SZ / 2; i++)
+        rte_pktmbuf_free(take_class(1, 1));
+
+    /* A message too big for port 1's MTU still reaches port 0's subscriber. */
+    yard_dp.ports[1].mtu = 200;
+    g.body_len = 250;
+    g.prio = 0;
+    burst1(msg_frame(0, &g));
+    memset(&d, 0, sizeof(d));
+    d.events[YARD_EV_RX_PACKETS] = 1;
+    d.events[YARD_EV_RX_MESSAGES] = 1;
+    d.events[YARD_EV_FANOUT_COPIES] = 1;
+    d.events[YARD_EV_ROUTED] = 1;
+    d.routed[0] = 1;
+    d.drops[YARD_DROP_TOO_BIG] = 2;
+    d.dropped[0] = 2;
+    check_counters(&d, "too big for one egress");
+    out = take_class(0, 0);
+    cr_assert_not_null(out);
+    rte_pktmbuf_free(out);
+    assert_all_rings_empty();
+    assert_pool_full();
+}
+
+Test(forward, topic_copies_keep_arrival_order_with_other_messages)
+{
+    add_loc("ticks", YARD_DEST_TOPIC, ip4(198, 18, 1, 61), 9601, sub_mac[0], 0);
+    struct rte_mbuf *m[3];
+    struct msg a = msg_to("orders.eu", 2, 1), t = msg_to("ticks", 2, 2),
+               b = msg_to("orders.eu", 2, 3);
+    m[0] = msg_frame(0, &a);
+    m[1] = msg_frame(0, &t);
+    m[2] = msg_frame(0, &b);
+    burst(m, 3, 5);
+    struct rte_mbuf *first = take_class(1, 2), *second = take_class(1, 2),
+                    *third = take_class(1, 2);
+    cr_assert_eq(first, m[0], "the message before the topic goes first");
+    cr_assert_not_null(second);
+    cr_assert_eq(second->nb_segs, 2, "then the topic's copy");
+    cr_assert_eq(third, m[2], "then the message after it");
+    rte_pktmbuf_free(first);
+    rte_pktmbuf_free(second);
+    rte_pktmbuf_free(third);
+    assert_all_rings_empty();
+    assert_pool_full();
+}
+
+Test(forward, topic_copies_to_a_port_without_chains_are_whole_frames)
+{
+    yard_dp.ports[1].tx_chains = false;
+    add_loc("flat", YARD_DEST_TOPIC, ip4(198, 18, 1, 61), 9601, sub_mac[0], 0);
+    struct msg g = msg_to("flat", 1, 77);
+    struct rte_mbuf *m = msg_frame(0, &g);
+    struct copy c;
+    keep(&c, m);
+    burst1(m);
+    struct rte_mbuf *out = take_class(1, 1);
+    struct sent_as x = {1, sub_mac[0], ip4(198, 18, 1, 61), 9601};
+    check_forwarded(out, c.b, c.len, &x);
+    cr_assert_eq(out->pool, yt_pool);
+    rte_pktmbuf_free(out);
+    assert_all_rings_empty();
+    assert_pool_full();
+}
+
+/* ---- Punts: limited per source ---- */
+
+/* n REGISTERs from port rx's host, received at rx_tsc; returns how many were punted. */
+static unsigned punt_burst_of(unsigned rx, unsigned n, uint64_t rx_tsc)
+{
+    struct rte_mbuf *m[YARD_BURST_MAX];
+    for (unsigned i = 0; i < n; i++) {
+        struct msg g = msg_to("svc", 0, i);
+        g.kind = YARD_KIND_REGISTER;
+        m[i] = msg_frame(rx, &g);
+    }
+    burst(m, n, rx_tsc);
+    struct yard_punt rec;
+    unsigned got = 0;
+    while (take_punt(&rec)) {
+        cr_assert_eq(rec.src_ipv4, ip4(198, 18, rx, 100));
+        got++;
+    }
+    cr_assert_eq(lc.stats->events[YARD_EV_PUNTED] - before.events[YARD_EV_PUNTED], got);
+    cr_assert_eq(lc.stats->drops[YARD_DROP_PUNT_RATE_LIMITED] -
+                     before.drops[YARD_DROP_PUNT_RATE_LIMITED],
+                 n - got, "every message not punted is counted as punt_rate_limited");
+    return got;
+}
+
+Test(forward, punts_are_rate_limited_per_source)
+{
+    yard_dp.cfg.punt_rate_per_source = 2; /* per second */
+    yard_dp.cfg.punt_burst = 5;
+    yard_forward_init();
+    uint64_t t0 = 1000000, hz = yard_dp.tsc_hz;
+
+    cr_assert_eq(punt_burst_of(0, 8, t0), 5, "a burst of punt_burst, no more");
+    cr_assert_eq(punt_burst_of(1, 8, t0), 5, "another source has its own bucket");
+    cr_assert_eq(punt_burst_of(0, 3, t0 + hz / 4), 0, "a quarter second refills nothing");
+    cr_assert_eq(punt_burst_of(0, 3, t0 + hz), 2, "one second later: two more (2/s)");
+    cr_assert_eq(punt_burst_of(0, 9, t0 + 10 * hz), 5, "a long pause refills at most the burst");
+    assert_pool_full();
+
+    /* 0: no limit. */
+    yard_dp.cfg.punt_rate_per_source = 0;
+    yard_forward_init();
+    cr_assert_eq(punt_burst_of(0, 40, t0 + 10 * hz), 40);
+    cr_assert_eq(punt_burst_of(0, 40, t0 + 10 * hz), 40);
     assert_pool_full();
 }

@@ -86,6 +86,12 @@ Test(shm, create_then_open_sees_the_same_header)
     cr_assert_eq(h->cmd_record_bytes, sizeof(struct yard_cmd));
     cr_assert_eq(h->punt_slots, YARD_SHM_PUNT_SLOTS);
     cr_assert_eq(h->punt_record_bytes, sizeof(struct yard_punt));
+    cr_assert_eq(h->reply_slots, YARD_SHM_REPLY_SLOTS);
+    cr_assert_eq(h->reply_record_bytes, sizeof(struct yard_reply));
+    cr_assert_eq(h->abi_version, 2);
+    /* The directory's numbers start at zero for a new dataplane. */
+    cr_assert_eq(h->dir_names + h->dir_locations + h->dir_capacity + h->dir_bytes, 0);
+    cr_assert_eq(h->cmd_applied + h->cmd_rejected + h->sync_swept, 0);
 
     /* start epoch is wall-clock now, heartbeat is monotonic now */
     uint64_t now = yard_realtime_ns();
@@ -95,15 +101,19 @@ Test(shm, create_then_open_sees_the_same_header)
     /* sections: page aligned, in order, not overlapping, inside the object */
     cr_assert_eq(h->cmd_ring_off % 4096, 0);
     cr_assert_eq(h->punt_ring_off % 4096, 0);
+    cr_assert_eq(h->reply_ring_off % 4096, 0);
     cr_assert_eq(h->lcore_off % 4096, 0);
     cr_assert_eq(h->port_off % 4096, 0);
     cr_assert_geq(h->cmd_ring_off, sizeof(struct yard_shm_header));
     cr_assert_geq(h->punt_ring_off,
                   h->cmd_ring_off + (uint64_t)rte_ring_get_memsize_elem(sizeof(struct yard_cmd),
                                                                         YARD_SHM_CMD_SLOTS));
-    cr_assert_geq(h->lcore_off,
+    cr_assert_geq(h->reply_ring_off,
                   h->punt_ring_off + (uint64_t)rte_ring_get_memsize_elem(sizeof(struct yard_punt),
                                                                          YARD_SHM_PUNT_SLOTS));
+    cr_assert_geq(h->lcore_off,
+                  h->reply_ring_off + (uint64_t)rte_ring_get_memsize_elem(sizeof(struct yard_reply),
+                                                                          YARD_SHM_REPLY_SLOTS));
     cr_assert_geq(h->port_off, h->lcore_off + (uint64_t)YARD_SHM_MAX_LCORES * h->lcore_block_bytes);
     cr_assert_leq(h->port_off + (uint64_t)YARD_SHM_MAX_PORTS * h->port_block_bytes, h->total_bytes);
     cr_assert_geq(h->lcore_block_bytes, sizeof(struct yard_lcore_stats));
@@ -305,11 +315,20 @@ Test(shm, a_dead_dataplane_is_taken_over_in_place_keeping_the_control_side)
     old.hdr->tsc_hz = 2000000000;
     old.hdr->cmd_applied_seq = 77;
     old.hdr->dataplane_ready = 1;
+    old.hdr->dataplane.generation = 5;
+    old.hdr->dir_names = 10;
+    old.hdr->dir_locations = 12;
+    old.hdr->cmd_applied = 20;
+    old.hdr->cmd_rejected = 2;
+    old.hdr->sync_swept = 3;
     yard_shm_lcore(&old, 1)->in_use = 1;
     yard_shm_lcore(&old, 1)->events[YARD_EV_ROUTED] = 1000;
     yard_shm_port(&old, 0)->in_use = 1;
     struct yard_cmd stale = {.seq = 1};
     cr_assert_eq(rte_ring_mp_enqueue_elem(yard_shm_cmd_ring(&old), &stale, sizeof(stale)), 0);
+    struct yard_reply stale_reply = {.len = 1};
+    cr_assert_eq(
+        rte_ring_mp_enqueue_elem(yard_shm_reply_ring(&old), &stale_reply, sizeof(stale_reply)), 0);
 
     pid_t gone = dead_pid();
     old.hdr->dataplane.pid = gone;
@@ -334,6 +353,10 @@ Test(shm, a_dead_dataplane_is_taken_over_in_place_keeping_the_control_side)
     cr_assert_eq(yard_shm_lcore(&cp, 1)->events[YARD_EV_ROUTED], 0);
     cr_assert_eq(yard_shm_port(&cp, 0)->in_use, 0);
     cr_assert_eq(rte_ring_count(yard_shm_cmd_ring(&cp)), 0, "stale commands are gone");
+    cr_assert_eq(rte_ring_count(yard_shm_reply_ring(&cp)), 0, "stale replies are gone");
+    cr_assert_eq(cp.hdr->dataplane.generation, 0, "the new dataplane has synced nothing");
+    cr_assert_eq(cp.hdr->dir_names + cp.hdr->dir_locations, 0);
+    cr_assert_eq(cp.hdr->cmd_applied + cp.hdr->cmd_rejected + cp.hdr->sync_swept, 0);
 
     yard_shm_close(&dp);
     yard_shm_close(&cp);
@@ -442,11 +465,16 @@ static void cmd_producer(void)
         _exit(10);
     struct rte_ring *r = yard_shm_cmd_ring(&c);
     for (uint64_t seq = 1; seq <= RING_MSGS; seq++) {
-        struct yard_cmd cmd = {.seq = seq, .type = YARD_CMD_ROUTE_ADD, .generation = 3};
-        cmd.u.route.name_len = (uint8_t)snprintf(cmd.u.route.name, sizeof(cmd.u.route.name),
-                                                 "ep-%llu", (unsigned long long)seq);
-        cmd.u.route.ipv4 = (uint32_t)seq * 2654435761u;
-        cmd.u.route.udp_port = (uint16_t)seq;
+        struct yard_cmd cmd = {.seq = seq, .type = YARD_CMD_LOC_ADD, .generation = 3};
+        cmd.u.loc.name_len = (uint8_t)snprintf(cmd.u.loc.name, sizeof(cmd.u.loc.name), "ep-%llu",
+                                               (unsigned long long)seq);
+        cmd.u.loc.dest_type = (uint8_t)(seq % 2);
+        cmd.u.loc.origin = (uint8_t)(1 + seq % 3);
+        cmd.u.loc.ipv4 = (uint32_t)seq * 2654435761u;
+        cmd.u.loc.udp_port = (uint16_t)seq;
+        cmd.u.loc.node = (uint32_t)(seq * 7);
+        cmd.u.loc.has_mac = 1;
+        memcpy(cmd.u.loc.mac, &seq, 6);
         while (rte_ring_mp_enqueue_elem(r, &cmd, sizeof(cmd)) != 0)
             sched_yield();
     }
@@ -478,12 +506,17 @@ Test(shm, command_ring_carries_commands_in_order_across_processes, .timeout = 60
         char name[32];
         snprintf(name, sizeof(name), "ep-%llu", (unsigned long long)expect);
         cr_assert_eq(cmd.seq, expect);
-        cr_assert_eq(cmd.type, YARD_CMD_ROUTE_ADD);
+        cr_assert_eq(cmd.type, YARD_CMD_LOC_ADD);
         cr_assert_eq(cmd.generation, 3);
-        cr_assert_str_eq(cmd.u.route.name, name);
-        cr_assert_eq(cmd.u.route.name_len, strlen(name));
-        cr_assert_eq(cmd.u.route.ipv4, (uint32_t)expect * 2654435761u);
-        cr_assert_eq(cmd.u.route.udp_port, (uint16_t)expect);
+        cr_assert_str_eq(cmd.u.loc.name, name);
+        cr_assert_eq(cmd.u.loc.name_len, strlen(name));
+        cr_assert_eq(cmd.u.loc.dest_type, expect % 2);
+        cr_assert_eq(cmd.u.loc.origin, 1 + expect % 3);
+        cr_assert_eq(cmd.u.loc.ipv4, (uint32_t)expect * 2654435761u);
+        cr_assert_eq(cmd.u.loc.udp_port, (uint16_t)expect);
+        cr_assert_eq(cmd.u.loc.node, (uint32_t)(expect * 7));
+        cr_assert_eq(cmd.u.loc.has_mac, 1);
+        cr_assert_eq(memcmp(cmd.u.loc.mac, &expect, 6), 0);
         expect++;
     }
     cr_assert_eq(wait_child(child), 0);
@@ -501,6 +534,8 @@ static void punt_producer(uint16_t producer)
     struct rte_ring *r = yard_shm_punt_ring(&c);
     for (uint32_t seq = 1; seq <= RING_MSGS; seq++) {
         struct yard_punt p = {.rx_ns = seq, .rx_port = producer, .src_udp_port = 7946};
+        p.src_mac[0] = 0x02;
+        p.src_mac[5] = (uint8_t)seq;
         p.len = (uint16_t)(seq % YARD_PUNT_MAX_BYTES);
         memset(p.data, (int)(seq & 0xff), p.len);
         p.data[YARD_PUNT_MAX_BYTES - 1] = (uint8_t)producer;
@@ -547,6 +582,8 @@ Test(shm, punt_ring_takes_punts_from_several_processes_in_order, .timeout = 60)
                          (unsigned long long)next[p->rx_port]);
             cr_assert_eq(p->len, p->rx_ns % YARD_PUNT_MAX_BYTES);
             cr_assert_eq(p->src_udp_port, 7946);
+            cr_assert_eq(p->src_mac[0], 0x02);
+            cr_assert_eq(p->src_mac[5], (uint8_t)p->rx_ns, "the source MAC travels");
             for (unsigned b = 0; b < p->len; b++)
                 cr_assert_eq(p->data[b], (uint8_t)(p->rx_ns & 0xff));
             next[p->rx_port]++;
@@ -556,6 +593,72 @@ Test(shm, punt_ring_takes_punts_from_several_processes_in_order, .timeout = 60)
     cr_assert_eq(wait_child(kids[1]), 0);
     cr_assert_eq(rte_ring_count(r), 0);
     yard_shm_close(&cp);
+    yard_shm_close(&dp);
+}
+
+/* Child: a control plane sending replies; data carries producer and seq. */
+static void reply_producer(uint16_t producer)
+{
+    struct yard_shm c;
+    char e[512];
+    if (yard_shm_open(&c, instance, true, e, sizeof(e)) != 0)
+        _exit(10);
+    struct rte_ring *r = yard_shm_reply_ring(&c);
+    for (uint32_t seq = 1; seq <= RING_MSGS; seq++) {
+        struct yard_reply p = {.dst_ipv4 = seq, .dst_udp_port = 40000, .tx_port = producer};
+        p.len = (uint16_t)(1 + seq % YARD_REPLY_MAX_BYTES);
+        memset(p.data, (int)(seq & 0xff), p.len);
+        p.dst_mac[5] = (uint8_t)producer;
+        while (rte_ring_mp_enqueue_elem(r, &p, sizeof(p)) != 0)
+            sched_yield();
+    }
+    yard_shm_close(&c);
+    _exit(0);
+}
+
+Test(shm, reply_ring_takes_replies_from_several_processes_in_order, .timeout = 60)
+{
+    make_instance("reply");
+    struct yard_shm dp;
+    cr_assert_eq(yard_shm_create(&dp, instance, err, sizeof(err)), 0, "%s", err);
+    /* the consumer is the dataplane's agent */
+    struct rte_ring *r = yard_shm_reply_ring(&dp);
+    cr_assert_eq(rte_ring_get_capacity(r), YARD_SHM_REPLY_SLOTS - 1);
+    cr_assert_eq(rte_ring_count(r), 0);
+    cr_assert_eq(sizeof(struct yard_reply) % 4, 0);
+
+    pid_t kids[2];
+    for (uint16_t k = 0; k < 2; k++) {
+        kids[k] = fork();
+        cr_assert_geq(kids[k], 0);
+        if (kids[k] == 0)
+            reply_producer(k);
+    }
+
+    uint32_t next[2] = {1, 1};
+    struct yard_reply batch[32];
+    while (next[0] <= RING_MSGS || next[1] <= RING_MSGS) {
+        unsigned n = rte_ring_sc_dequeue_burst_elem(r, batch, sizeof(batch[0]), 32, NULL);
+        if (n == 0) {
+            sched_yield();
+            continue;
+        }
+        for (unsigned i = 0; i < n; i++) {
+            const struct yard_reply *p = &batch[i];
+            cr_assert_lt(p->tx_port, 2);
+            cr_assert_eq(p->dst_mac[5], p->tx_port);
+            cr_assert_eq(p->dst_ipv4, next[p->tx_port], "producer %u: got %u, expected %u",
+                         p->tx_port, p->dst_ipv4, next[p->tx_port]);
+            cr_assert_eq(p->len, 1 + p->dst_ipv4 % YARD_REPLY_MAX_BYTES);
+            cr_assert_eq(p->dst_udp_port, 40000);
+            for (unsigned b = 0; b < p->len; b++)
+                cr_assert_eq(p->data[b], (uint8_t)(p->dst_ipv4 & 0xff));
+            next[p->tx_port]++;
+        }
+    }
+    cr_assert_eq(wait_child(kids[0]), 0);
+    cr_assert_eq(wait_child(kids[1]), 0);
+    cr_assert_eq(rte_ring_count(r), 0);
     yard_shm_close(&dp);
 }
 
