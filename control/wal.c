@@ -235,8 +235,10 @@ static int list_dir(struct yard_wal *w, struct gens *logs, struct gens *snaps)
     closedir(d);
     if (r < 0)
         return set_err(w, r, "out of memory listing the directory");
-    qsort(logs->v, logs->n, sizeof(uint64_t), cmp_u64);
-    qsort(snaps->v, snaps->n, sizeof(uint64_t), cmp_u64);
+    if (logs->n > 1) /* an empty list has no array: qsort must not see it */
+        qsort(logs->v, logs->n, sizeof(uint64_t), cmp_u64);
+    if (snaps->n > 1)
+        qsort(snaps->v, snaps->n, sizeof(uint64_t), cmp_u64);
     return 0;
 }
 

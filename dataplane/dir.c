@@ -43,7 +43,7 @@ struct yard_retired {
 
 /* A free object: the link sits after the header, which stays poisoned. */
 struct free_obj {
-    struct yard_route hdr;
+    uint8_t hdr[sizeof(struct yard_route)]; /* a struct yard_route with no locations */
     struct free_obj *next;
 };
 
@@ -154,8 +154,8 @@ static void slab_put(struct yard_dir *dir, struct yard_route *route)
     struct slab_class *sc = &dir->slab[c];
     struct free_obj *f = (struct free_obj *)route;
     memset(route, 0, sc->obj_bytes);
-    f->hdr.type = ROUTE_POISON;
-    f->hdr.slab_class = c;
+    route->type = ROUTE_POISON;
+    route->slab_class = c;
     f->next = sc->free;
     sc->free = f;
 }
@@ -198,7 +198,7 @@ struct yard_route *yard_route_alloc(struct yard_dir *dir, unsigned nb_locs)
         return NULL;
     struct free_obj *f = sc->free;
     sc->free = f->next;
-    struct yard_route *r = &f->hdr;
+    struct yard_route *r = (struct yard_route *)f;
     memset(r, 0, sizeof(*r) + sizeof(struct free_obj *));
     r->slab_class = (uint8_t)c;
     r->cap_locs = (uint16_t)(1u << c);
