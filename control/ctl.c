@@ -37,18 +37,25 @@ int yard_ctl_add(struct yard_ctl *c, const struct yard_ctl_loc_spec *spec,
     uint64_t now = yard_ctl_now_ms();
     if (seq != NULL)
         *seq = 0;
+    bool created;
+    struct yard_ctl_loc *loc;
+    if (c->replaying) {
+        /* Start-up: the directory only, one lookup per record. */
+        int rc = yard_ctl_dir_add(&c->dir, spec, now, &loc, &created);
+        if (rc == YARD_CTL_DIR_OK && out != NULL)
+            *out = loc;
+        return rc;
+    }
     struct yard_ctl_name *n = yard_ctl_dir_find(&c->dir, spec->name, spec->name_len);
     struct yard_ctl_loc *old = n == NULL ? NULL : yard_ctl_dir_loc(n, spec->ipv4, spec->udp_port);
     bool unchanged = old != NULL && n->type == spec->type && same_location(old, spec);
 
-    bool created;
-    struct yard_ctl_loc *loc;
     int rc = yard_ctl_dir_add(&c->dir, spec, now, &loc, &created);
     if (rc != YARD_CTL_DIR_OK)
         return rc;
     if (out != NULL)
         *out = loc;
-    if (c->replaying || unchanged)
+    if (unchanged)
         return 0; /* a renewal: the lease moved, nothing else */
 
     uint8_t rec[YARD_REC_MAX_BYTES];

@@ -28,10 +28,11 @@
 #include "rpc_server.h"
 #include "wal.h"
 
-#define DEFAULT_CONFIG "/etc/switchyard/yard.yaml"
-#define TICK_MS        100
-#define SLOW_POLL_MS   10
-#define ACTIVE_HOLD_MS 1000
+#define DEFAULT_CONFIG  "/etc/switchyard/yard.yaml"
+#define TICK_MS         100
+#define SLOW_POLL_MS    10
+#define ACTIVE_HOLD_MS  1000
+#define EXPIRE_PER_TICK 20000 /* 200,000 expiries/s at most */
 
 static struct yard_ctl ctl;
 
@@ -100,9 +101,14 @@ static void expire_leases(struct yard_ctl *c)
 {
     uint64_t now = yard_ctl_now_ms();
     struct yard_ctl_loc *l;
-    while ((l = yard_ctl_dir_expired(&c->dir, now)) != NULL) {
+    /* Bounded per tick, so a mass expiry (a rack of applications gone at
+     * once) does not stall the punt ring and the API; the rest go on the
+     * next ticks. */
+    for (unsigned n = 0; n < EXPIRE_PER_TICK; n++) {
+        if ((l = yard_ctl_dir_expired(&c->dir, now)) == NULL)
+            return;
         if (yard_ctl_remove(c, l, NULL) < 0)
-            break; /* the log is broken: keep the entry, retry next tick */
+            return; /* the log is broken: keep the entry, retry next tick */
         c->n.leases_expired++;
     }
 }

@@ -53,16 +53,19 @@ static const char *not_a_host(uint32_t ipv4)
 int yard_route_resolve(uint32_t ipv4, uint16_t udp_port, const uint8_t *mac, bool from_control,
                        struct yard_loc *loc, char *err, size_t errlen)
 {
+    /* Formatted only on the error paths: this runs once per command, a
+     * million times in a full sync of a large directory. */
     char addr[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &ipv4, addr, sizeof(addr));
+#define ADDR() inet_ntop(AF_INET, &ipv4, addr, sizeof(addr))
     const char *why = not_a_host(ipv4);
     if (why != NULL) {
-        snprintf(err, errlen, "%s:%u: the address %s; a location is one unicast host", addr,
+        snprintf(err, errlen, "%s:%u: the address %s; a location is one unicast host", ADDR(),
                  udp_port, why);
         return -EINVAL;
     }
     if (udp_port == 0) {
-        snprintf(err, errlen, "%s:0: UDP port 0 cannot be sent to; give the service's port", addr);
+        snprintf(err, errlen, "%s:0: UDP port 0 cannot be sent to; give the service's port",
+                 ADDR());
         return -EINVAL;
     }
     if (mac != NULL &&
@@ -70,7 +73,7 @@ int yard_route_resolve(uint32_t ipv4, uint16_t udp_port, const uint8_t *mac, boo
         snprintf(err, errlen,
                  "%s:%u: MAC %02x:%02x:%02x:%02x:%02x:%02x cannot be a next hop; give the host's "
                  "unicast MAC or none (ARP)",
-                 addr, udp_port, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+                 ADDR(), udp_port, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
         return -EINVAL;
     }
     uint32_t next_hop;
@@ -79,15 +82,16 @@ int yard_route_resolve(uint32_t ipv4, uint16_t udp_port, const uint8_t *mac, boo
         snprintf(err, errlen,
                  "%s is not inside any port's subnet and no port has a gateway; "
                  "add a gateway to a port or a port on that subnet",
-                 addr);
+                 ADDR());
         return -EINVAL;
     }
     struct yard_neighbor *nh = yard_neigh_get(port, next_hop, mac, from_control);
     if (nh == NULL) {
         snprintf(err, errlen, "neighbor table of port %u is full; cannot add next hop %s",
-                 port->port_id, addr);
+                 port->port_id, ADDR());
         return -ENOSPC;
     }
+#undef ADDR
     loc->nh = nh;
     loc->dst_ipv4 = ipv4;
     loc->dst_udp_port = htons(udp_port);

@@ -4,6 +4,7 @@
  *
  *   bench-wal [--dir D] [--runs K] [--keep]
  *             [--rate R] [--size B] [--seconds S] [--batch N] [--round-us T]
+ *             [--baseline]
  *   bench-wal [--dir D] [--runs K] --replay N
  *   bench-wal [--dir D] [--runs K] --compact N
  *
@@ -13,7 +14,9 @@
  * T us with --round-us), appends it, and calls yard_wal_sync() once. A
  * record's latency is measured from its arrival (which includes waiting for
  * the previous round's fdatasync, as a client would see it) and from its
- * append, to the return of the fdatasync that made it durable.
+ * append, to the return of the fdatasync that made it durable. --baseline
+ * repeats each run on a plain file with the same bytes, pwrite and fdatasync
+ * and no log, so the log's own share can be told from the disk's.
  *
  * --replay N writes N records of 52..68 bytes, evicts the files from the page
  * cache (posix_fadvise DONTNEED, checked with mincore) and times open +
@@ -48,7 +51,7 @@
 #include "wal.h"
 
 #define MAX_RUNS    32
-#define MAX_METRICS 16
+#define MAX_METRICS 32
 
 struct opts {
     const char *dir;
@@ -61,6 +64,7 @@ struct opts {
     uint64_t round_us;
     uint64_t replay_n;
     uint64_t compact_n;
+    int baseline;
 };
 
 /* One run's results, by name, for the medians. */
@@ -175,23 +179,113 @@ static uint64_t quantile(const uint64_t *v, size_t n, double q)
 
 /* ---- latency ---- */
 
-static void run_latency(const struct opts *o, const char *dir, struct metrics *m)
+/*
+ * Where the latency loop writes: the log, or (the baseline) a plain file
+ * given the same framed bytes with the same pwrite + fdatasync per round,
+ * which is what the disk alone costs.
+ */
+struct sink {
+    struct yard_wal *w;
+    int fd;
+    uint8_t *buf;
+    size_t len, cap;
+    uint64_t off;
+};
+
+static void sink_open(struct sink *k, const char *dir, int raw)
 {
-    struct yard_wal *w = open_or_die(dir);
-    check(w, yard_wal_replay(w, NULL, NULL), "replay");
+    memset(k, 0, sizeof(*k));
+    k->fd = -1;
+    if (!raw) {
+        k->w = open_or_die(dir);
+        check(k->w, yard_wal_replay(k->w, NULL, NULL), "replay");
+        return;
+    }
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/raw.dat", dir);
+    if (mkdir(dir, 0750) < 0 || (k->fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0640)) < 0) {
+        fprintf(stderr, "bench-wal: cannot create %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+}
+
+static void sink_append(struct sink *k, const uint8_t *rec, size_t len)
+{
+    if (k->w) {
+        check(k->w, yard_wal_append(k->w, rec, len, NULL), "append");
+        return;
+    }
+    if (k->len + len + YARD_WAL_FRAME_BYTES > k->cap) {
+        k->cap = (k->len + len + YARD_WAL_FRAME_BYTES) * 2;
+        k->buf = realloc(k->buf, k->cap);
+        if (!k->buf) {
+            fprintf(stderr, "bench-wal: out of memory\n");
+            exit(1);
+        }
+    }
+    memset(k->buf + k->len, 0, YARD_WAL_FRAME_BYTES);
+    memcpy(k->buf + k->len + YARD_WAL_FRAME_BYTES, rec, len);
+    k->len += YARD_WAL_FRAME_BYTES + len;
+}
+
+static void sink_sync(struct sink *k)
+{
+    if (k->w) {
+        check(k->w, yard_wal_sync(k->w), "sync");
+        return;
+    }
+    if (pwrite(k->fd, k->buf, k->len, (off_t)k->off) != (ssize_t)k->len || fdatasync(k->fd) < 0) {
+        fprintf(stderr, "bench-wal: baseline write: %s\n", strerror(errno));
+        exit(1);
+    }
+    k->off += k->len;
+    k->len = 0;
+}
+
+static void sink_close(struct sink *k)
+{
+    if (k->w) {
+        struct yard_wal_stats st;
+        yard_wal_stats(k->w, &st);
+        printf("    yard_wal_sync us: p50 %.1f  p99 %.1f  max %.1f (library histogram)\n",
+               yard_wal_sync_latency_ns(&st, 0.5) / 1e3, yard_wal_sync_latency_ns(&st, 0.99) / 1e3,
+               st.max_sync_ns / 1e3);
+        yard_wal_close(k->w);
+    }
+    if (k->fd >= 0)
+        close(k->fd);
+    free(k->buf);
+}
+
+/* Metric names, [0] for the log and [1] for the baseline. */
+static const char *const lat_names[2][11] = {
+    {"records/s", "fsyncs/s", "records/fsync", "arrival->durable p50 us", "arrival->durable p90 us",
+     "arrival->durable p99 us", "arrival->durable max us", "append->durable p50 us",
+     "append->durable p90 us", "append->durable p99 us", "append->durable max us"},
+    {"baseline records/s", "baseline fsyncs/s", "baseline records/fsync",
+     "baseline arrival->durable p50", "baseline arrival->durable p90",
+     "baseline arrival->durable p99", "baseline arrival->durable max",
+     "baseline append->durable p50", "baseline append->durable p90", "baseline append->durable p99",
+     "baseline append->durable max"},
+};
+
+static void run_latency(const struct opts *o, const char *dir, struct metrics *m, int raw)
+{
+    struct sink k;
+    sink_open(&k, dir, raw);
     uint64_t total = (uint64_t)(o->rate * o->seconds);
     uint64_t *arrival_lat = malloc(total * sizeof(uint64_t));
     uint64_t *append_lat = malloc(total * sizeof(uint64_t));
     uint64_t *append_t = malloc(total * sizeof(uint64_t));
-    uint8_t *rec = malloc(o->size);
+    uint8_t *rec = malloc(o->size + 1);
     if (!arrival_lat || !append_lat || !append_t || !rec) {
         fprintf(stderr, "bench-wal: out of memory for %" PRIu64 " records\n", total);
         exit(1);
     }
-    fill(rec, o->size);
+    fill(rec, o->size + 1);
     double gap_ns = 1e9 / o->rate;
     uint64_t t0 = now_ns() + 1000000;
-    uint64_t next = 0, syncs = 0;
+    uint64_t next = 0, syncs = 0, max_batch = 0;
     while (next < total) {
         uint64_t round_start = now_ns();
         uint64_t first_arrival = t0 + (uint64_t)((double)next * gap_ns);
@@ -207,51 +301,49 @@ static void run_latency(const struct opts *o, const char *dir, struct metrics *m
         while (next < total && t0 + (uint64_t)((double)next * gap_ns) <= t &&
                (o->batch == 0 || next - first < o->batch)) {
             rec[0] = (uint8_t)next;
-            check(w, yard_wal_append(w, rec, o->size, NULL), "append");
+            sink_append(&k, rec, o->size);
             append_t[next++] = now_ns();
         }
-        check(w, yard_wal_sync(w), "sync");
+        sink_sync(&k);
         uint64_t done = now_ns();
         syncs++;
+        if (next - first > max_batch)
+            max_batch = next - first;
         for (uint64_t i = first; i < next; i++) {
             arrival_lat[i] = done - (t0 + (uint64_t)((double)i * gap_ns));
             append_lat[i] = done - append_t[i];
         }
     }
     uint64_t elapsed = now_ns() - t0;
-    struct yard_wal_stats st;
-    yard_wal_stats(w, &st);
-    yard_wal_close(w);
 
     qsort(arrival_lat, total, sizeof(uint64_t), cmp_u64);
     qsort(append_lat, total, sizeof(uint64_t), cmp_u64);
     double secs = (double)elapsed / 1e9;
-    printf("  %" PRIu64 " records of %zu B in %.2f s: %.0f records/s, %.0f fsyncs/s, %.1f "
+    printf("  %s: %" PRIu64 " records of %zu B in %.2f s: %.0f records/s, %.0f fsyncs/s, %.1f "
            "records per fsync (max %" PRIu64 ")\n",
-           total, o->size, secs, (double)total / secs, (double)syncs / secs,
-           (double)total / (double)syncs, st.max_records_per_sync);
-    printf("  arrival->durable us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
+           raw ? "baseline (plain file)" : "log", total, o->size, secs, (double)total / secs,
+           (double)syncs / secs, (double)total / (double)syncs, max_batch);
+    printf("    arrival->durable us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
            quantile(arrival_lat, total, 0.5) / 1e3, quantile(arrival_lat, total, 0.9) / 1e3,
            quantile(arrival_lat, total, 0.99) / 1e3, quantile(arrival_lat, total, 0.999) / 1e3,
            arrival_lat[total - 1] / 1e3);
-    printf("  append->durable  us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
+    printf("    append->durable  us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n",
            quantile(append_lat, total, 0.5) / 1e3, quantile(append_lat, total, 0.9) / 1e3,
            quantile(append_lat, total, 0.99) / 1e3, quantile(append_lat, total, 0.999) / 1e3,
            append_lat[total - 1] / 1e3);
-    printf("  yard_wal_sync    us: p50 %.1f  p99 %.1f  max %.1f (library histogram)\n",
-           yard_wal_sync_latency_ns(&st, 0.5) / 1e3, yard_wal_sync_latency_ns(&st, 0.99) / 1e3,
-           st.max_sync_ns / 1e3);
-    put(m, "records/s", (double)total / secs);
-    put(m, "fsyncs/s", (double)syncs / secs);
-    put(m, "records/fsync", (double)total / (double)syncs);
-    put(m, "arrival->durable p50 us", quantile(arrival_lat, total, 0.5) / 1e3);
-    put(m, "arrival->durable p90 us", quantile(arrival_lat, total, 0.9) / 1e3);
-    put(m, "arrival->durable p99 us", quantile(arrival_lat, total, 0.99) / 1e3);
-    put(m, "arrival->durable max us", arrival_lat[total - 1] / 1e3);
-    put(m, "append->durable p50 us", quantile(append_lat, total, 0.5) / 1e3);
-    put(m, "append->durable p90 us", quantile(append_lat, total, 0.9) / 1e3);
-    put(m, "append->durable p99 us", quantile(append_lat, total, 0.99) / 1e3);
-    put(m, "append->durable max us", append_lat[total - 1] / 1e3);
+    sink_close(&k);
+    const char *const *n = lat_names[raw ? 1 : 0];
+    put(m, n[0], (double)total / secs);
+    put(m, n[1], (double)syncs / secs);
+    put(m, n[2], (double)total / (double)syncs);
+    put(m, n[3], quantile(arrival_lat, total, 0.5) / 1e3);
+    put(m, n[4], quantile(arrival_lat, total, 0.9) / 1e3);
+    put(m, n[5], quantile(arrival_lat, total, 0.99) / 1e3);
+    put(m, n[6], arrival_lat[total - 1] / 1e3);
+    put(m, n[7], quantile(append_lat, total, 0.5) / 1e3);
+    put(m, n[8], quantile(append_lat, total, 0.9) / 1e3);
+    put(m, n[9], quantile(append_lat, total, 0.99) / 1e3);
+    put(m, n[10], append_lat[total - 1] / 1e3);
     free(arrival_lat);
     free(append_lat);
     free(append_t);
@@ -497,6 +589,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: bench-wal [--dir DIR] [--runs K] [--keep]\n"
             "                 [--rate R] [--size BYTES] [--seconds S] [--batch N] [--round-us T]\n"
+            "                 [--baseline]\n"
             "       bench-wal [--dir DIR] [--runs K] --replay N\n"
             "       bench-wal [--dir DIR] [--runs K] --compact N\n"
             "  --rate R      offered records per second (default 20000)\n"
@@ -504,6 +597,8 @@ static void usage(void)
             "  --seconds S   how long to offer (default 5)\n"
             "  --batch N     at most N records per group commit (default: all that arrived)\n"
             "  --round-us T  each event-loop round gathers for at least T us (default 0)\n"
+            "  --baseline    after each run, the same load on a plain file: pwrite +\n"
+            "                fdatasync of the same bytes, no log (what the disk alone costs)\n"
             "  --dir DIR     base directory for the state directories (default: a new one\n"
             "                under /var/tmp); each run uses DIR/run-K, which must not exist\n",
             YARD_WAL_MAX_RECORD_BYTES);
@@ -531,12 +626,19 @@ int main(int argc, char **argv)
 {
     struct opts o = {.runs = 1, .rate = 20000, .size = 100, .seconds = 5};
     static const struct option lo[] = {
-        {"dir", required_argument, NULL, 'd'},    {"runs", required_argument, NULL, 'k'},
-        {"keep", no_argument, NULL, 'K'},         {"rate", required_argument, NULL, 'r'},
-        {"size", required_argument, NULL, 's'},   {"seconds", required_argument, NULL, 't'},
-        {"batch", required_argument, NULL, 'b'},  {"round-us", required_argument, NULL, 'u'},
-        {"replay", required_argument, NULL, 'R'}, {"compact", required_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"dir", required_argument, NULL, 'd'},
+        {"runs", required_argument, NULL, 'k'},
+        {"keep", no_argument, NULL, 'K'},
+        {"rate", required_argument, NULL, 'r'},
+        {"size", required_argument, NULL, 's'},
+        {"seconds", required_argument, NULL, 't'},
+        {"batch", required_argument, NULL, 'b'},
+        {"round-us", required_argument, NULL, 'u'},
+        {"replay", required_argument, NULL, 'R'},
+        {"compact", required_argument, NULL, 'C'},
+        {"baseline", no_argument, NULL, 'B'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -546,6 +648,9 @@ int main(int argc, char **argv)
             break;
         case 'k':
             o.runs = (int)num("--runs", optarg);
+            break;
+        case 'B':
+            o.baseline = 1;
             break;
         case 'K':
             o.keep = 1;
@@ -576,7 +681,8 @@ int main(int argc, char **argv)
         }
     }
     if (optind < argc || o.runs < 1 || o.runs > MAX_RUNS || o.rate <= 0 ||
-        o.size > YARD_WAL_MAX_RECORD_BYTES || o.rate * o.seconds < 1 || (o.replay_n && o.compact_n))
+        o.size > YARD_WAL_MAX_RECORD_BYTES || o.rate * o.seconds < 1 ||
+        (o.replay_n && o.compact_n) || (o.baseline && (o.replay_n || o.compact_n)))
         usage();
 
     char base[4096];
@@ -626,7 +732,15 @@ int main(int argc, char **argv)
         else if (o.compact_n)
             run_compact(&o, dir, &m[run]);
         else
-            run_latency(&o, dir, &m[run]);
+            run_latency(&o, dir, &m[run], 0);
+        if (o.baseline) {
+            /* right after, in the same conditions */
+            char raw[4300];
+            snprintf(raw, sizeof(raw), "%s-baseline", dir);
+            run_latency(&o, raw, &m[run], 1);
+            if (!o.keep)
+                nftw(raw, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        }
         machine_sample(base, &after);
         machine_report(&before, &after, &m[run]);
         if (!o.keep)

@@ -42,7 +42,7 @@
 #define YARD_SHM_DROP_SLOTS  32 /* >= YARD_DROP_MAX */
 
 #define YARD_SHM_CMD_SLOTS   16384
-#define YARD_SHM_PUNT_SLOTS  1024
+#define YARD_SHM_PUNT_SLOTS  4096
 #define YARD_SHM_REPLY_SLOTS 1024
 
 #define YARD_NAME_MAX 63 /* bytes in an endpoint or topic name (PROTOCOL.md §1) */

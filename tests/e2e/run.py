@@ -65,6 +65,7 @@ def main(argv):
     import test_forward
     import test_reload
     import test_restart
+    import test_restart_loadgen
 
     tests = [
         ("forward", test_forward.test_forward),
@@ -91,6 +92,7 @@ def main(argv):
         ("wal_kill", test_api.test_wal_kill),
         ("control_restart", test_restart.test_control_restart),
         ("dataplane_restart", test_restart.test_dataplane_restart),
+        ("restart_loadgen", test_restart_loadgen.test_restart_loadgen),
     ]
     # Tests that show a defect not fixed yet: run only when named (or with
     # --all), so the default run stays a statement about what works. Move a
