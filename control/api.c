@@ -92,7 +92,7 @@ static int status_get(struct yard_ctl *c, struct yard_rpc_call *call)
     yard_rpc_pack_kv_u64(pk, "wal_bytes", ws.log_bytes + ws.snapshot_bytes);
 
     yard_rpc_pack_cstr(pk, "dataplane");
-    msgpack_pack_map(pk, 6);
+    msgpack_pack_map(pk, 8);
     yard_rpc_pack_kv_str(pk, "state", yard_dp_state_name(dp->state));
     yard_rpc_pack_kv_i64(pk, "pid", h != NULL ? h->dataplane.pid : 0);
     int64_t age = yard_dpsync_heartbeat_age_ms(dp);
@@ -103,6 +103,10 @@ static int status_get(struct yard_ctl *c, struct yard_rpc_call *call)
     yard_rpc_pack_kv_u64(pk, "generation", h != NULL ? h->dataplane.generation : 0);
     yard_rpc_pack_kv_u64(pk, "applied_seq", yard_dpsync_applied(dp));
     yard_rpc_pack_kv_bool(pk, "ready", h != NULL && h->dataplane_ready && dp->state == YARD_DP_UP);
+    /* Commands the dataplane refused (table full, unreachable address):
+     * "synced" means everything sent was processed, not that all of it fit. */
+    yard_rpc_pack_kv_u64(pk, "commands_rejected", h != NULL ? h->cmd_rejected : 0);
+    yard_rpc_pack_kv_u64(pk, "names", h != NULL ? h->dir_names : 0);
 
     yard_rpc_pack_cstr(pk, "directory");
     msgpack_pack_map(pk, 6);
