@@ -415,14 +415,17 @@ static int remove_matching(struct yard_ctl *c, struct yard_ctl_name *n, const st
     return 0;
 }
 
-static int endpoints_del(struct yard_ctl *c, struct yard_rpc_call *call)
+/* endpoints.del and topics.del: the name's non-route locations, all or the
+ * one at ipv4:port. */
+static int del_locations(struct yard_ctl *c, struct yard_rpc_call *call, uint8_t type)
 {
+    const char *kind = type == YARD_DEST_TOPIC ? "topic" : "endpoint";
     struct loc_args a;
     if (read_loc_args(call, &a, false, false, false) < 0)
         return 0;
     struct yard_ctl_name *n = yard_ctl_dir_find(&c->dir, a.name, (unsigned)strlen(a.name));
-    if (n == NULL || n->type != YARD_DEST_ENDPOINT) {
-        yard_rpc_reply_error(call, YARD_RPC_NOT_FOUND, "no endpoint named %s", a.name);
+    if (n == NULL || n->type != type) {
+        yard_rpc_reply_error(call, YARD_RPC_NOT_FOUND, "no %s named %s", kind, a.name);
         return 0;
     }
     int64_t removed;
@@ -432,13 +435,18 @@ static int endpoints_del(struct yard_ctl *c, struct yard_rpc_call *call)
         return 0;
     }
     if (removed == 0) {
-        yard_rpc_reply_error(call, YARD_RPC_NOT_FOUND, "%s has no endpoint location %s%s%s", a.name,
+        yard_rpc_reply_error(call, YARD_RPC_NOT_FOUND, "%s has no %s location %s%s%s", a.name, kind,
                              a.has_ipv4 ? "at " : "", a.has_ipv4 ? a.ipv4 : "",
                              a.has_ipv4 ? "" : "(its locations are routes: use routes.del)");
         return 0;
     }
     reply_change(c, call, seq, removed);
     return 0;
+}
+
+static int endpoints_del(struct yard_ctl *c, struct yard_rpc_call *call)
+{
+    return del_locations(c, call, YARD_DEST_ENDPOINT);
 }
 
 static int routes_add(struct yard_ctl *c, struct yard_rpc_call *call)
@@ -561,27 +569,7 @@ static int topics_add(struct yard_ctl *c, struct yard_rpc_call *call)
 
 static int topics_del(struct yard_ctl *c, struct yard_rpc_call *call)
 {
-    struct loc_args a;
-    if (read_loc_args(call, &a, false, false, false) < 0)
-        return 0;
-    struct yard_ctl_name *n = yard_ctl_dir_find(&c->dir, a.name, (unsigned)strlen(a.name));
-    if (n == NULL || n->type != YARD_DEST_TOPIC) {
-        yard_rpc_reply_error(call, YARD_RPC_NOT_FOUND, "no topic named %s", a.name);
-        return 0;
-    }
-    int64_t removed;
-    uint64_t seq;
-    if (remove_matching(c, n, &a, false, &removed, &seq) < 0) {
-        reply_add_error(c, call, -EIO, a.name);
-        return 0;
-    }
-    if (removed == 0) {
-        yard_rpc_reply_error(call, YARD_RPC_NOT_FOUND, "%s has no subscriber at %s", a.name,
-                             a.ipv4);
-        return 0;
-    }
-    reply_change(c, call, seq, removed);
-    return 0;
+    return del_locations(c, call, YARD_DEST_TOPIC);
 }
 
 /* ---- config.get, stats.get ---- */
