@@ -510,20 +510,6 @@ static void init_bounds(void)
     bounds_ready = true;
 }
 
-static const char *role_name(uint32_t role)
-{
-    switch (role) {
-    case YARD_ROLE_WORKER:
-        return "worker";
-    case YARD_ROLE_TX:
-        return "tx";
-    case YARD_ROLE_AGENT:
-        return "agent";
-    default:
-        return "none";
-    }
-}
-
 /* Start a per-lcore sample line: name{lcore="..",role=".." */
 static void lcore_line(struct yard_buf *o, const char *name, size_t name_len,
                        const struct lcore_ref *l)
@@ -863,8 +849,9 @@ int yard_metrics_render(struct yard_buf *out, const struct yard_shm *shm,
                 continue;
             struct lcore_ref *l = &lc[nb_lc++];
             l->s = s;
-            l->labels_len = (size_t)snprintf(l->labels, sizeof(l->labels),
-                                             "lcore=\"%u\",role=\"%s\"", i, role_name(s->role));
+            l->labels_len =
+                (size_t)snprintf(l->labels, sizeof(l->labels), "lcore=\"%u\",role=\"%s\"", i,
+                                 yard_lcore_role_name(s->role));
         }
         render_lcores(&w, shm, lc, nb_lc);
 

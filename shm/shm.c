@@ -167,6 +167,20 @@ static bool pid_alive(int32_t pid)
     return kill((pid_t)pid, 0) == 0 || errno == EPERM;
 }
 
+const char *yard_lcore_role_name(uint32_t role)
+{
+    switch (role) {
+    case YARD_ROLE_WORKER:
+        return "worker";
+    case YARD_ROLE_TX:
+        return "tx";
+    case YARD_ROLE_AGENT:
+        return "agent";
+    default:
+        return "none";
+    }
+}
+
 bool yard_shm_side_alive(const struct yard_shm_side *side, uint64_t max_age_ns)
 {
     int32_t pid = __atomic_load_n(&side->pid, __ATOMIC_ACQUIRE);

@@ -54,6 +54,10 @@ enum yard_lcore_role {
     YARD_ROLE_AGENT = 3,  /* main lcore: ARP, commands, heartbeats; sleeps */
 };
 
+/* "worker", "tx", "agent" or "none": the word every view (yardctl, metrics
+ * labels) uses for a role. Static strings; any thread. */
+const char *yard_lcore_role_name(uint32_t role);
+
 /* Per-lcore counters: single writer (that lcore), any number of readers. */
 struct yard_lcore_stats {
     uint32_t in_use;

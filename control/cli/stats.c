@@ -103,20 +103,6 @@ const char *yard_cli_drop_name(unsigned d, char *buf, size_t len)
     return buf;
 }
 
-static const char *role_name(uint32_t role)
-{
-    switch (role) {
-    case YARD_ROLE_WORKER:
-        return "worker";
-    case YARD_ROLE_TX:
-        return "tx";
-    case YARD_ROLE_AGENT:
-        return "agent";
-    default:
-        return "none";
-    }
-}
-
 static const char *mode_name(uint32_t mode)
 {
     return mode == 0 ? "rtc" : mode == 1 ? "pipeline" : "unknown";
@@ -308,7 +294,7 @@ static void print_table(FILE *out, const struct yard_cli_snapshot *s, const char
             snprintf(cpm, sizeof(cpm), "-");
         fprintf(out,
                 "  %-5u %-7s %6u %14" PRIu64 " %14" PRIu64 " %14" PRIu64 " %12" PRIu64 " %6s %8s\n",
-                l->id, role_name(l->role), l->socket, l->events[YARD_EV_RX_PACKETS],
+                l->id, yard_lcore_role_name(l->role), l->socket, l->events[YARD_EV_RX_PACKETS],
                 l->events[YARD_EV_ROUTED], l->events[YARD_EV_TX_PACKETS], lcore_drops(s, l), busy,
                 cpm);
     }
@@ -456,7 +442,7 @@ static void print_json(FILE *out, const struct yard_cli_snapshot *s, const char 
         yard_jsonw_key(&w, "lcore");
         yard_jsonw_u64(&w, l->id);
         yard_jsonw_key(&w, "role");
-        yard_jsonw_str(&w, role_name(l->role));
+        yard_jsonw_str(&w, yard_lcore_role_name(l->role));
         yard_jsonw_key(&w, "socket");
         yard_jsonw_u64(&w, l->socket);
         yard_jsonw_key(&w, "rx_packets");

@@ -34,20 +34,6 @@ static void on_quit_signal(int sig)
     quit_requested = 1;
 }
 
-static const char *role_word(uint32_t role)
-{
-    switch (role) {
-    case YARD_ROLE_WORKER:
-        return "worker";
-    case YARD_ROLE_TX:
-        return "tx";
-    case YARD_ROLE_AGENT:
-        return "agent";
-    default:
-        return "none";
-    }
-}
-
 static void frame(FILE *f, const char *instance, const struct yard_cli_snapshot *s,
                   const struct yard_cli_rates *r)
 {
@@ -112,7 +98,7 @@ static void frame(FILE *f, const char *instance, const struct yard_cli_snapshot 
             snprintf(buf, sizeof(buf), "%.1f", r->lcore_busy_pct[i]);
         else
             snprintf(buf, sizeof(buf), "-");
-        fprintf(f, "%-6u %-7s %7s\n", l->id, role_word(l->role), buf);
+        fprintf(f, "%-6u %-7s %7s\n", l->id, yard_lcore_role_name(l->role), buf);
     }
     if (s->nb_lcores == 0)
         fprintf(f, "(no lcores)\n");
