@@ -53,20 +53,6 @@ static int parse_ipv4(const char *s, uint32_t *out)
     return 0;
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-    unsigned v[6];
-    char tail;
-    if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
-        return -EINVAL;
-    for (int i = 0; i < 6; i++) {
-        if (v[i] > 255)
-            return -EINVAL;
-        mac[i] = (uint8_t)v[i];
-    }
-    return 0;
-}
-
 /* ---- status.get ---- */
 
 static int status_get(struct yard_ctl *c, struct yard_rpc_call *call)
@@ -348,7 +334,7 @@ static int read_loc_args(struct yard_rpc_call *call, struct loc_args *a, bool ad
                              (unsigned long long)a->port);
         return -EINVAL;
     }
-    if (a->has_mac && parse_mac(a->mac, a->mac_bytes) < 0) {
+    if (a->has_mac && !yard_parse_mac(a->mac, a->mac_bytes)) {
         yard_rpc_reply_error(call, YARD_RPC_INVALID_PARAMS,
                              "mac: \"%s\" is not like 02:00:00:00:00:01", a->mac);
         return -EINVAL;

@@ -480,7 +480,7 @@ static const char *not_a_host(uint32_t host)
     return NULL;
 }
 
-static bool parse_mac(const char *text, uint8_t mac[6])
+bool yard_parse_mac(const char *text, uint8_t mac[6])
 {
     unsigned i;
 
@@ -1155,7 +1155,7 @@ static int check_routes(struct problems *p, const struct raw_config *raw, struct
             GET_UINT(p, AT("routes", i, "udp_port"), r->udp_port, 1, 65535, route->udp_port);
 
         if (r->mac != NULL) {
-            if (!parse_mac(r->mac, route->mac))
+            if (!yard_parse_mac(r->mac, route->mac))
                 problem(p, AT("routes", i, "mac"), r->mac,
                         "not a MAC address; write it like 02:00:00:00:00:02, or remove mac: to "
                         "resolve the next hop with ARP");

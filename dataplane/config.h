@@ -135,4 +135,9 @@ void yard_config_free(struct yard_config *cfg);
 
 const char *yard_mode_name(enum yard_mode mode);
 
+/* Parse "xx:xx:xx:xx:xx:xx" (two hex digits per byte) into mac; false for
+ * anything else. For every program that takes a MAC: configuration,
+ * management API, tools. Pure. */
+bool yard_parse_mac(const char *text, uint8_t mac[6]);
+
 #endif

@@ -5,6 +5,7 @@
  * --write-pcap) must be decided before EAL start-up: they run without
  * hugepages.
  */
+#include "config.h"
 #include "loadgen.h"
 #include "names.h"
 
@@ -121,20 +122,6 @@ void yard_lg_format_mac(const uint8_t mac[6], char out[18])
 {
     snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
              mac[5]);
-}
-
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-    unsigned v[6];
-    char tail;
-    if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
-        return -EINVAL;
-    for (int i = 0; i < 6; i++) {
-        if (v[i] > 0xff)
-            return -EINVAL;
-        mac[i] = (uint8_t)v[i];
-    }
-    return 0;
 }
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -281,10 +268,10 @@ static int apply(int opt, const char *arg, struct yard_lg_opts *o, const char **
         return 0;
     case OPT_SRC_MAC:
         o->src_mac_set = true;
-        return parse_mac(arg, o->src_mac) == 0 ? 0 : (*why = "expected xx:xx:xx:xx:xx:xx", -EINVAL);
+        return yard_parse_mac(arg, o->src_mac) ? 0 : (*why = "expected xx:xx:xx:xx:xx:xx", -EINVAL);
     case OPT_ROUTER_MAC:
         o->router_mac_set = true;
-        return parse_mac(arg, o->router_mac) == 0 ? 0
+        return yard_parse_mac(arg, o->router_mac) ? 0
                                                   : (*why = "expected xx:xx:xx:xx:xx:xx", -EINVAL);
     case OPT_NAMES:
         return parse_uint(arg, 1, 1u << 22, &o->names) == 0

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "directory.h"
 #include "names.h"
 #include "records.h"
@@ -61,20 +62,6 @@ static void usage(FILE *f)
                "  --max-name-len L   longest name, as yard-loadgen's option (default 63)\n"
                "  --snapshot         write the entries as a snapshot (what compaction\n"
                "                     leaves) instead of as log records\n");
-}
-
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-    unsigned v[6];
-    char tail;
-    if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
-        return -EINVAL;
-    for (int i = 0; i < 6; i++) {
-        if (v[i] > 0xff)
-            return -EINVAL;
-        mac[i] = (uint8_t)v[i];
-    }
-    return 0;
 }
 
 /* Entry i as a location of its own name; returns the record's length or 0. */
@@ -196,7 +183,7 @@ int main(int argc, char **argv)
             g.loc.udp_port = (uint16_t)v;
             break;
         case 'm':
-            if (parse_mac(optarg, g.loc.mac) < 0) {
+            if (!yard_parse_mac(optarg, g.loc.mac)) {
                 fprintf(stderr, "wal-gen: --mac %s: expected xx:xx:xx:xx:xx:xx\n", optarg);
                 return 2;
             }
