@@ -10,6 +10,7 @@
 
 #include <msgpack.h>
 
+#include "mpack_out.h"
 #include "parse.h"
 
 int yard_env_requested_lease(const uint8_t *body, size_t len, uint64_t *lease_ms)
@@ -43,70 +44,36 @@ out:
     return rc;
 }
 
-struct out {
-    uint8_t *p;
-};
-
-static void put(struct out *o, uint8_t b)
-{
-    *o->p++ = b;
-}
-
-static void put_uint(struct out *o, uint64_t v)
-{
-    if (v < 128) {
-        put(o, (uint8_t)v);
-        return;
-    }
-    put(o, 0xcf);
-    for (int s = 56; s >= 0; s -= 8)
-        put(o, (uint8_t)(v >> s));
-}
-
-static void put_str(struct out *o, const char *s, unsigned len)
-{
-    if (len < 32) {
-        put(o, (uint8_t)(0xa0 | len));
-    } else {
-        put(o, 0xd9);
-        put(o, (uint8_t)len);
-    }
-    memcpy(o->p, s, len);
-    o->p += len;
-}
-
 size_t yard_env_encode_reply(uint8_t *buf, const struct yard_env_reply *r)
 {
     /* Body first, in a scratch area, so its length is known. */
     uint8_t body[160];
-    struct out b = {body};
+    struct yard_mp_out b = {body};
     if (r->kind == YARD_KIND_ACK) {
-        put(&b, 0x82);
-        put_str(&b, "lease_ms", 8);
-        put_uint(&b, r->lease_ms);
-        put_str(&b, "node", 4);
-        put_str(&b, r->src, r->src_len);
+        yard_mp_byte(&b, 0x82);
+        yard_mp_str(&b, "lease_ms", 8);
+        yard_mp_uint(&b, r->lease_ms);
+        yard_mp_str(&b, "node", 4);
+        yard_mp_str(&b, r->src, r->src_len);
     } else {
         size_t n = strlen(r->reason);
         if (n > 120)
             n = 120;
-        memcpy(b.p, r->reason, n);
-        b.p += n;
+        yard_mp_raw(&b, r->reason, n);
     }
     size_t body_len = (size_t)(b.p - body);
 
-    struct out o = {buf};
-    put(&o, 0x98); /* fixarray of 8 */
-    put(&o, 1);    /* ver */
-    put(&o, r->kind);
-    put_str(&o, r->dst, r->dst_len);
-    put_str(&o, r->src, r->src_len);
-    put(&o, r->prio);
-    put(&o, 64); /* ttl */
-    put_uint(&o, r->id);
-    put(&o, 0xc4); /* bin8 */
-    put(&o, (uint8_t)body_len);
-    memcpy(o.p, body, body_len);
-    o.p += body_len;
+    struct yard_mp_out o = {buf};
+    yard_mp_byte(&o, 0x98); /* fixarray of 8 */
+    yard_mp_byte(&o, 1);    /* ver */
+    yard_mp_byte(&o, r->kind);
+    yard_mp_str(&o, r->dst, r->dst_len);
+    yard_mp_str(&o, r->src, r->src_len);
+    yard_mp_byte(&o, r->prio);
+    yard_mp_byte(&o, 64); /* ttl */
+    yard_mp_uint(&o, r->id);
+    yard_mp_byte(&o, 0xc4); /* bin8 */
+    yard_mp_byte(&o, (uint8_t)body_len);
+    yard_mp_raw(&o, body, body_len);
     return (size_t)(o.p - buf);
 }

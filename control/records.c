@@ -13,79 +13,39 @@
 
 #include <msgpack.h>
 
-struct writer {
-    uint8_t *p;
-};
-
-static void put_u8(struct writer *w, uint8_t v)
-{
-    *w->p++ = v;
-}
-
-static void put_uint(struct writer *w, uint64_t v)
-{
-    if (v < 128) {
-        put_u8(w, (uint8_t)v);
-    } else if (v <= 0xffff) {
-        put_u8(w, 0xcd);
-        put_u8(w, (uint8_t)(v >> 8));
-        put_u8(w, (uint8_t)v);
-    } else if (v <= 0xffffffffu) {
-        put_u8(w, 0xce);
-        for (int s = 24; s >= 0; s -= 8)
-            put_u8(w, (uint8_t)(v >> s));
-    } else {
-        put_u8(w, 0xcf);
-        for (int s = 56; s >= 0; s -= 8)
-            put_u8(w, (uint8_t)(v >> s));
-    }
-}
-
-static void put_str(struct writer *w, const char *s, unsigned len)
-{
-    /* Names are at most 63 bytes: fixstr (31) or str8. */
-    if (len < 32) {
-        put_u8(w, (uint8_t)(0xa0 | len));
-    } else {
-        put_u8(w, 0xd9);
-        put_u8(w, (uint8_t)len);
-    }
-    memcpy(w->p, s, len);
-    w->p += len;
-}
+#include "mpack_out.h"
 
 size_t yard_rec_encode_add(uint8_t *buf, const struct yard_ctl_loc *loc)
 {
-    struct writer w = {buf};
-    put_u8(&w, 0x99); /* fixarray of 9 */
-    put_uint(&w, YARD_REC_LOC_ADD);
-    put_str(&w, loc->owner->name, loc->owner->len);
-    put_uint(&w, loc->owner->type);
-    put_uint(&w, loc->origin);
-    put_uint(&w, ntohl(loc->ipv4));
-    put_uint(&w, loc->udp_port);
+    struct yard_mp_out w = {buf};
+    yard_mp_byte(&w, 0x99); /* fixarray of 9 */
+    yard_mp_uint(&w, YARD_REC_LOC_ADD);
+    yard_mp_str(&w, loc->owner->name, loc->owner->len);
+    yard_mp_uint(&w, loc->owner->type);
+    yard_mp_uint(&w, loc->origin);
+    yard_mp_uint(&w, ntohl(loc->ipv4));
+    yard_mp_uint(&w, loc->udp_port);
     if (loc->has_mac) {
-        put_u8(&w, 0xc4); /* bin8 */
-        put_u8(&w, 6);
-        memcpy(w.p, loc->mac, 6);
-        w.p += 6;
+        yard_mp_byte(&w, 0xc4); /* bin8 */
+        yard_mp_byte(&w, 6);
+        yard_mp_raw(&w, loc->mac, 6);
     } else {
-        put_u8(&w, 0xc0);
+        yard_mp_byte(&w, 0xc0);
     }
-    put_uint(&w, loc->lease_ms);
-    put_str(&w, loc->sub, loc->sub_len);
+    yard_mp_uint(&w, loc->lease_ms);
+    yard_mp_str(&w, loc->sub, loc->sub_len);
     return (size_t)(w.p - buf);
 }
 
 size_t yard_rec_encode_del(uint8_t *buf, const struct yard_ctl_name *n, uint32_t ipv4,
                            uint16_t udp_port)
 {
-    struct writer w = {buf};
-    put_u8(&w, 0x94);
-    put_uint(&w, YARD_REC_LOC_DEL);
-    put_str(&w, n->name, n->len);
-    put_uint(&w, ntohl(ipv4));
-    put_uint(&w, udp_port);
+    struct yard_mp_out w = {buf};
+    yard_mp_byte(&w, 0x94);
+    yard_mp_uint(&w, YARD_REC_LOC_DEL);
+    yard_mp_str(&w, n->name, n->len);
+    yard_mp_uint(&w, ntohl(ipv4));
+    yard_mp_uint(&w, udp_port);
     return (size_t)(w.p - buf);
 }
 
