@@ -22,41 +22,22 @@ uint64_t yard_ctl_now_ms(void)
     return yard_monotonic_ns() / 1000000;
 }
 
-/* Does a refresh change anything the dataplane or the log knows? */
-static bool same_location(const struct yard_ctl_loc *l, const struct yard_ctl_loc_spec *s)
-{
-    return l->origin == s->origin && l->has_mac == s->has_mac &&
-           (!l->has_mac || memcmp(l->mac, s->mac, 6) == 0) && l->sub_len == s->sub_len &&
-           (s->sub_len == 0 || memcmp(l->sub, s->sub, s->sub_len) == 0) &&
-           l->lease_ms == s->lease_ms;
-}
-
 int yard_ctl_add(struct yard_ctl *c, const struct yard_ctl_loc_spec *spec,
                  struct yard_ctl_loc **out, uint64_t *seq)
 {
     uint64_t now = yard_ctl_now_ms();
     if (seq != NULL)
         *seq = 0;
-    bool created;
+    bool created, changed;
     struct yard_ctl_loc *loc;
-    if (c->replaying) {
-        /* Start-up: the directory only, one lookup per record. */
-        int rc = yard_ctl_dir_add(&c->dir, spec, now, &loc, &created);
-        if (rc == YARD_CTL_DIR_OK && out != NULL)
-            *out = loc;
-        return rc;
-    }
-    struct yard_ctl_name *n = yard_ctl_dir_find(&c->dir, spec->name, spec->name_len);
-    struct yard_ctl_loc *old = n == NULL ? NULL : yard_ctl_dir_loc(n, spec->ipv4, spec->udp_port);
-    bool unchanged = old != NULL && n->type == spec->type && same_location(old, spec);
-
-    int rc = yard_ctl_dir_add(&c->dir, spec, now, &loc, &created);
+    int rc = yard_ctl_dir_add(&c->dir, spec, now, &loc, &created, &changed);
     if (rc != YARD_CTL_DIR_OK)
         return rc;
     if (out != NULL)
         *out = loc;
-    if (unchanged)
-        return 0; /* a renewal: the lease moved, nothing else */
+    /* Replay: the directory only. A renewal: the lease moved, nothing else. */
+    if (c->replaying || !changed)
+        return 0;
 
     uint8_t rec[YARD_REC_MAX_BYTES];
     size_t len = yard_rec_encode_add(rec, loc);

@@ -180,8 +180,17 @@ static void account(struct yard_ctl_dir *d, const struct yard_ctl_name *n, int s
         d->nb_groups += (uint64_t)(int64_t)sign;
 }
 
+/* Would refreshing l with s change anything but its lease's end? */
+static bool same_location(const struct yard_ctl_loc *l, const struct yard_ctl_loc_spec *s)
+{
+    return l->origin == s->origin && l->has_mac == s->has_mac &&
+           (!l->has_mac || memcmp(l->mac, s->mac, 6) == 0) && l->sub_len == s->sub_len &&
+           (s->sub_len == 0 || memcmp(l->sub, s->sub, s->sub_len) == 0) &&
+           l->lease_ms == s->lease_ms;
+}
+
 int yard_ctl_dir_add(struct yard_ctl_dir *d, const struct yard_ctl_loc_spec *spec, uint64_t now_ms,
-                     struct yard_ctl_loc **out, bool *created)
+                     struct yard_ctl_loc **out, bool *created, bool *changed)
 {
     if (spec->name_len == 0 || spec->name_len > YARD_NAME_MAX ||
         memchr(spec->name, 0, spec->name_len) != NULL || spec->udp_port == 0 ||
@@ -193,6 +202,8 @@ int yard_ctl_dir_add(struct yard_ctl_dir *d, const struct yard_ctl_loc_spec *spe
         return YARD_CTL_DIR_TYPE;
     struct yard_ctl_loc *l = n == NULL ? NULL : yard_ctl_dir_loc(n, spec->ipv4, spec->udp_port);
     *created = l == NULL;
+    if (changed != NULL)
+        *changed = l == NULL || !same_location(l, spec);
     if (l == NULL) {
         if (n != NULL && n->nb_locs >= YARD_DEST_MAX_LOCATIONS)
             return YARD_CTL_DIR_FULL;

@@ -115,13 +115,13 @@ enum yard_ctl_dir_err {
 
 /*
  * Add or refresh a location. A location already at spec's ipv4:port is
- * refreshed: its lease is renewed, origin/mac/sub updated; *created says
- * which happened (a refresh that changes nothing the dataplane sees needs
- * no command). On success *out is the location. Returns an enum
- * yard_ctl_dir_err.
+ * refreshed: its lease is renewed, origin/mac/sub updated. *created says
+ * which happened; *changed (may be NULL) whether anything but the lease's
+ * end moved: a pure renewal needs no log record and no dataplane command.
+ * On success *out is the location. Returns an enum yard_ctl_dir_err.
  */
 int yard_ctl_dir_add(struct yard_ctl_dir *d, const struct yard_ctl_loc_spec *spec, uint64_t now_ms,
-                     struct yard_ctl_loc **out, bool *created);
+                     struct yard_ctl_loc **out, bool *created, bool *changed);
 
 /* Remove one location (and the name when it was the last). */
 void yard_ctl_dir_remove(struct yard_ctl_dir *d, struct yard_ctl_loc *loc);

@@ -51,14 +51,20 @@ static void detach(struct yard_dpsync *s)
     s->state = YARD_DP_ABSENT;
 }
 
+/* The file behind the segment's name now (0 or -1). */
+static int object_stat(const struct yard_dpsync *s, struct stat *st)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/dev/shm%s", s->shm.name);
+    return stat(path, st);
+}
+
 /* The segment's file identity: a dataplane that had to re-create the
  * segment (another size or ABI) leaves our mapping on the old object. */
 static bool same_object(const struct yard_dpsync *s)
 {
-    char path[96];
     struct stat st;
-    snprintf(path, sizeof(path), "/dev/shm%s", s->shm.name);
-    return stat(path, &st) == 0 && st.st_dev == s->shm_dev && st.st_ino == s->shm_ino;
+    return object_stat(s, &st) == 0 && st.st_dev == s->shm_dev && st.st_ino == s->shm_ino;
 }
 
 static bool attach(struct yard_dpsync *s)
@@ -72,10 +78,8 @@ static bool attach(struct yard_dpsync *s)
         last_rc = rc;
         return false;
     }
-    char path[96];
     struct stat st;
-    snprintf(path, sizeof(path), "/dev/shm%s", s->shm.name);
-    if (stat(path, &st) < 0) {
+    if (object_stat(s, &st) < 0) {
         yard_shm_close(&s->shm);
         return false;
     }

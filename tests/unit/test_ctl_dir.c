@@ -37,7 +37,7 @@ static struct yard_ctl_loc *add(struct yard_ctl_dir *d, struct yard_ctl_loc_spec
 {
     struct yard_ctl_loc *loc = NULL;
     bool c;
-    cr_assert_eq(yard_ctl_dir_add(d, &s, now, &loc, &c), YARD_CTL_DIR_OK);
+    cr_assert_eq(yard_ctl_dir_add(d, &s, now, &loc, &c, NULL), YARD_CTL_DIR_OK);
     if (created != NULL)
         *created = c;
     return loc;
@@ -54,6 +54,15 @@ Test(directory, groups_topics_and_counts)
     add(&d, spec("svc", YARD_DEST_ENDPOINT, 0xc6120002, 7500, YARD_LOC_REGISTERED, 30000), 10,
         &created);
     cr_assert(!created, "same address again is a refresh");
+    struct yard_ctl_loc *l0;
+    bool changed;
+    struct yard_ctl_loc_spec again =
+        spec("svc", YARD_DEST_ENDPOINT, 0xc6120002, 7500, YARD_LOC_REGISTERED, 30000);
+    cr_assert_eq(yard_ctl_dir_add(&d, &again, 20, &l0, &created, &changed), YARD_CTL_DIR_OK);
+    cr_assert(!created && !changed, "a pure renewal changes nothing but the lease");
+    again.lease_ms = 60000;
+    cr_assert_eq(yard_ctl_dir_add(&d, &again, 30, &l0, &created, &changed), YARD_CTL_DIR_OK);
+    cr_assert(!created && changed, "a new lease length is a change the log records");
     add(&d, spec("svc", YARD_DEST_ENDPOINT, 0xc6120003, 7500, YARD_LOC_STATIC, 0), 0, &created);
     cr_assert(created);
     add(&d, spec("news", YARD_DEST_TOPIC, 0xc6120002, 7600, YARD_LOC_REGISTERED, 1000), 0, NULL);
@@ -67,11 +76,11 @@ Test(directory, groups_topics_and_counts)
 
     struct yard_ctl_loc *l;
     struct yard_ctl_loc_spec wrong = spec("news", YARD_DEST_ENDPOINT, 1, 1, YARD_LOC_STATIC, 0);
-    cr_assert_eq(yard_ctl_dir_add(&d, &wrong, 0, &l, &created), YARD_CTL_DIR_TYPE);
+    cr_assert_eq(yard_ctl_dir_add(&d, &wrong, 0, &l, &created, NULL), YARD_CTL_DIR_TYPE);
     struct yard_ctl_loc_spec bad = spec("", YARD_DEST_ENDPOINT, 1, 1, YARD_LOC_STATIC, 0);
-    cr_assert_eq(yard_ctl_dir_add(&d, &bad, 0, &l, &created), YARD_CTL_DIR_INVALID);
+    cr_assert_eq(yard_ctl_dir_add(&d, &bad, 0, &l, &created, NULL), YARD_CTL_DIR_INVALID);
     bad = spec("x", YARD_DEST_ENDPOINT, 1, 0, YARD_LOC_STATIC, 0);
-    cr_assert_eq(yard_ctl_dir_add(&d, &bad, 0, &l, &created), YARD_CTL_DIR_INVALID);
+    cr_assert_eq(yard_ctl_dir_add(&d, &bad, 0, &l, &created, NULL), YARD_CTL_DIR_INVALID);
 
     struct yard_ctl_name *svc = yard_ctl_dir_find(&d, "svc", 3);
     cr_assert_not_null(svc);
@@ -95,7 +104,7 @@ Test(directory, full_name)
     bool created;
     struct yard_ctl_loc_spec more =
         spec("big", YARD_DEST_TOPIC, 0xc6130000, 9, YARD_LOC_REGISTERED, 1000);
-    cr_assert_eq(yard_ctl_dir_add(&d, &more, 0, &l, &created), YARD_CTL_DIR_FULL);
+    cr_assert_eq(yard_ctl_dir_add(&d, &more, 0, &l, &created, NULL), YARD_CTL_DIR_FULL);
     yard_ctl_dir_free(&d);
 }
 
