@@ -98,68 +98,47 @@ static int parse_count(const char *arg, long *out)
     return 0;
 }
 
-static int run_stats_shm(struct cli *cli, int argc, char **argv)
+/*
+ * The options `stats` and `top` (the views from shared memory) share: the
+ * refresh interval (--watch for stats, --interval for top; both 'w'),
+ * --count and --instance. Returns 0 when c was one of them, 1 when it was
+ * not, -1 after printing a usage error.
+ */
+static int shm_view_opt(int c, const char *prog, const char *interval_flag, double *interval,
+                        long *count, const char **instance)
 {
-    static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'}, {"watch", required_argument, NULL, 'w'},
-        {"count", required_argument, NULL, 'n'},  {"instance", required_argument, NULL, 'i'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-    };
-    struct yard_cli_stats_opts o = {.instance = cli->instance, .output = cli->output};
-    char prog[] = "yardctl stats"; /* getopt's own messages name argv[0] */
-    argv[0] = prog;
-    int c;
-    optind = 0; /* glibc: full re-initialisation for the command's own argv */
-    while ((c = getopt_long(argc, argv, "o:w:n:i:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'o':
-            if (strcmp(optarg, "table") == 0) {
-                o.output = YARD_CLI_OUT_TABLE;
-            } else if (strcmp(optarg, "json") == 0) {
-                o.output = YARD_CLI_OUT_JSON;
-            } else {
-                fprintf(stderr, "yardctl stats: output format '%s' is unknown; use table or json\n",
-                        optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'w':
-            if (parse_watch(optarg, &o.watch_s) != 0) {
-                fprintf(stderr,
-                        "yardctl stats: --watch '%s' is not a number of seconds between 0.01 and "
-                        "86400\n",
-                        optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'n':
-            if (parse_count(optarg, &o.count) != 0) {
-                fprintf(stderr, "yardctl stats: --count '%s' is not a positive integer\n", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'i':
-            o.instance = optarg;
-            break;
-        case 'h':
-            stats_help(stdout);
-            return 0;
-        default:
-            fprintf(stderr, "yardctl stats: see 'yardctl stats --help'\n");
-            return EXIT_USAGE;
+    switch (c) {
+    case 'w':
+        if (parse_watch(optarg, interval) != 0) {
+            fprintf(stderr, "%s: %s '%s' is not a number of seconds between 0.01 and 86400\n", prog,
+                    interval_flag, optarg);
+            return -1;
         }
+        return 0;
+    case 'n':
+        if (parse_count(optarg, count) != 0) {
+            fprintf(stderr, "%s: --count '%s' is not a positive integer\n", prog, optarg);
+            return -1;
+        }
+        return 0;
+    case 'i':
+        *instance = optarg;
+        return 0;
+    default:
+        return 1;
     }
-    if (optind < argc) {
-        fprintf(stderr, "yardctl stats: unexpected argument '%s'; see 'yardctl stats --help'\n",
-                argv[optind]);
-        return EXIT_USAGE;
-    }
-    if (o.count > 0 && o.watch_s == 0)
-        o.watch_s = 1;
-    return yard_cli_stats(&o, stdout, stderr);
 }
 
-/* ---- common parsing ---- */
+/* Neither view takes positional arguments: 0, or -1 after saying so. */
+static int no_operands(const char *prog, int argc, char **argv)
+{
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'; see '%s --help'\n", prog, argv[optind],
+                prog);
+        return -1;
+    }
+    return 0;
+}
 
 static int parse_output(const char *prog, const char *arg, enum yard_cli_output *out)
 {
@@ -173,6 +152,46 @@ static int parse_output(const char *prog, const char *arg, enum yard_cli_output 
     }
     return 0;
 }
+
+static int run_stats_shm(struct cli *cli, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'}, {"watch", required_argument, NULL, 'w'},
+        {"count", required_argument, NULL, 'n'},  {"instance", required_argument, NULL, 'i'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    struct yard_cli_stats_opts o = {.instance = cli->instance, .output = cli->output};
+    char prog[] = "yardctl stats"; /* getopt's own messages name argv[0] */
+    argv[0] = prog;
+    int c;
+    optind = 0; /* glibc: full re-initialisation for the command's own argv */
+    while ((c = getopt_long(argc, argv, "o:w:n:i:h", longopts, NULL)) != -1) {
+        int mine = shm_view_opt(c, prog, "--watch", &o.watch_s, &o.count, &o.instance);
+        if (mine < 0)
+            return EXIT_USAGE;
+        if (mine == 0)
+            continue;
+        switch (c) {
+        case 'o':
+            if (parse_output(prog, optarg, &o.output) != 0)
+                return EXIT_USAGE;
+            break;
+        case 'h':
+            stats_help(stdout);
+            return 0;
+        default:
+            fprintf(stderr, "yardctl stats: see 'yardctl stats --help'\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (no_operands(prog, argc, argv) != 0)
+        return EXIT_USAGE;
+    if (o.count > 0 && o.watch_s == 0)
+        o.watch_s = 1;
+    return yard_cli_stats(&o, stdout, stderr);
+}
+
+/* ---- common parsing ---- */
 
 static int parse_u64(const char *arg, uint64_t max, uint64_t *out)
 {
@@ -584,25 +603,12 @@ static int run_top(struct cli *cli, int argc, char **argv)
     optind = 0;
     int c;
     while ((c = getopt_long(argc, argv, "n:i:h", longopts, NULL)) != -1) {
+        int mine = shm_view_opt(c, prog, "--interval", &o.interval_s, &o.count, &o.instance);
+        if (mine < 0)
+            return EXIT_USAGE;
+        if (mine == 0)
+            continue;
         switch (c) {
-        case 'w':
-            if (parse_watch(optarg, &o.interval_s) != 0) {
-                fprintf(stderr,
-                        "yardctl top: --interval '%s' is not a number of seconds between 0.01 "
-                        "and 86400\n",
-                        optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'n':
-            if (parse_count(optarg, &o.count) != 0) {
-                fprintf(stderr, "yardctl top: --count '%s' is not a positive integer\n", optarg);
-                return EXIT_USAGE;
-            }
-            break;
-        case 'i':
-            o.instance = optarg;
-            break;
         case 'h':
             top_help(stdout);
             return 0;
@@ -611,11 +617,8 @@ static int run_top(struct cli *cli, int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "yardctl top: unexpected argument '%s'; see 'yardctl top --help'\n",
-                argv[optind]);
+    if (no_operands(prog, argc, argv) != 0)
         return EXIT_USAGE;
-    }
     return yard_cli_top(&o, stdout, stderr);
 }
 
