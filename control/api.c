@@ -63,6 +63,9 @@ static int status_get(struct yard_ctl *c, struct yard_rpc_call *call)
     yard_wal_stats(c->wal, &ws);
     const struct yard_dpsync *dp = &c->dp;
     const struct yard_shm_header *h = dp->attached ? dp->shm.hdr : NULL;
+    /* Judged before the dataplane's fields are read: they only move forward,
+     * so an answer that says synced never shows an older generation. */
+    bool synced = yard_dpsync_synced(dp);
 
     msgpack_pack_map(pk, 8);
     yard_rpc_pack_kv_str(pk, "instance", c->cfg.instance);
@@ -104,7 +107,7 @@ static int status_get(struct yard_ctl *c, struct yard_rpc_call *call)
     yard_rpc_pack_kv_u64(pk, "routes", d->nb_routes + c->cfg.nb_routes);
     yard_rpc_pack_kv_u64(pk, "locations", d->nb_locs);
 
-    yard_rpc_pack_kv_bool(pk, "synced", yard_dpsync_synced(dp));
+    yard_rpc_pack_kv_bool(pk, "synced", synced);
     yard_rpc_pack_kv_u64(pk, "seq", dp->next_seq - 1);
     yard_rpc_reply_result(call);
     return 0;
