@@ -82,6 +82,24 @@ struct raw_control {
     char *wal_compact_bytes;
 };
 
+struct raw_cluster {
+    char *bind;
+    char *advertise;
+    char **join;
+    unsigned join_count;
+    char *profile;
+    char *data_address;
+    char **keys;
+    unsigned keys_count;
+    char *probe_interval_ms;
+    char *probe_timeout_ms;
+    char *gossip_interval_ms;
+    char *gossip_nodes;
+    char *suspicion_mult;
+    char *retransmit_mult;
+    char *push_pull_interval_ms;
+};
+
 struct raw_config {
     char *instance;
     char *mode;
@@ -104,6 +122,7 @@ struct raw_config {
     char *punt_rate_per_source;
     char *punt_burst;
     struct raw_control *control;
+    struct raw_cluster *cluster;
 };
 
 /*
@@ -175,6 +194,25 @@ static const cyaml_schema_field_t control_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t cluster_fields[] = {
+    VAL("bind", struct raw_cluster, bind),
+    VAL("advertise", struct raw_cluster, advertise),
+    CYAML_FIELD_SEQUENCE("join", OPT_NULL, struct raw_cluster, join, &text_entry, 0,
+                         CYAML_UNLIMITED),
+    VAL("profile", struct raw_cluster, profile),
+    VAL("data_address", struct raw_cluster, data_address),
+    CYAML_FIELD_SEQUENCE("keys", OPT_NULL, struct raw_cluster, keys, &text_entry, 0,
+                         CYAML_UNLIMITED),
+    VAL("probe_interval_ms", struct raw_cluster, probe_interval_ms),
+    VAL("probe_timeout_ms", struct raw_cluster, probe_timeout_ms),
+    VAL("gossip_interval_ms", struct raw_cluster, gossip_interval_ms),
+    VAL("gossip_nodes", struct raw_cluster, gossip_nodes),
+    VAL("suspicion_mult", struct raw_cluster, suspicion_mult),
+    VAL("retransmit_mult", struct raw_cluster, retransmit_mult),
+    VAL("push_pull_interval_ms", struct raw_cluster, push_pull_interval_ms),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t top_fields[] = {
     TEXT("instance", struct raw_config, instance),
     VAL("mode", struct raw_config, mode),
@@ -197,6 +235,7 @@ static const cyaml_schema_field_t top_fields[] = {
     VAL("punt_rate_per_source", struct raw_config, punt_rate_per_source),
     VAL("punt_burst", struct raw_config, punt_burst),
     CYAML_FIELD_MAPPING_PTR("control", OPT_NULL, struct raw_config, control, control_fields),
+    CYAML_FIELD_MAPPING_PTR("cluster", OPT_NULL, struct raw_config, cluster, cluster_fields),
     CYAML_FIELD_END,
 };
 
@@ -661,13 +700,41 @@ static void check_mode(struct problems *p, const char *text, uint32_t *out)
     *out = (uint32_t)v;
 }
 
+/*
+ * "ADDR:PORT" with a dotted-quad address: true with *host (host byte order)
+ * and *port set, or false with a problem reported at f that shows `example`.
+ */
+static bool parse_addr_port(struct problems *p, struct field f, const char *text,
+                            const char *example, uint32_t *host, uint16_t *port)
+{
+    char addr[INET_ADDRSTRLEN];
+    const char *colon = strrchr(text, ':');
+    uint64_t n;
+
+    if (colon == NULL || (size_t)(colon - text) >= sizeof(addr)) {
+        problem(p, f, text, "not ADDRESS:PORT; write e.g. %s", example);
+        return false;
+    }
+    memcpy(addr, text, (size_t)(colon - text));
+    addr[colon - text] = '\0';
+    if (!parse_ipv4(addr, host)) {
+        problem(p, f, text, "the address is not an IPv4 address; write e.g. %s", example);
+        return false;
+    }
+    if (colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+        strlen(colon + 1) > 5 || (n = strtoull(colon + 1, NULL, 10)) < 1 || n > 65535) {
+        problem(p, f, text, "the port must be a number from 1 to 65535; write e.g. %s", example);
+        return false;
+    }
+    *port = (uint16_t)n;
+    return true;
+}
+
 /* "ADDR:PORT" with a dotted-quad address, or "off". */
 static void check_listen(struct problems *p, const char *text, struct yard_control_conf *c)
 {
-    char addr[INET_ADDRSTRLEN];
-    const char *colon;
     uint32_t host;
-    uint64_t port;
+    uint16_t port;
 
     if (text == NULL)
         return;
@@ -678,30 +745,13 @@ static void check_listen(struct problems *p, const char *text, struct yard_contr
         c->metrics_port = 0;
         return;
     }
-    colon = strrchr(text, ':');
-    if (colon == NULL || (size_t)(colon - text) >= sizeof(addr)) {
-        problem(p, TOP("control.metrics_listen"), text,
-                "not ADDRESS:PORT; write e.g. 127.0.0.1:9740, or off to disable metrics");
+    if (!parse_addr_port(p, TOP("control.metrics_listen"), text,
+                         "127.0.0.1:9740, or off to disable metrics", &host, &port))
         return;
-    }
-    memcpy(addr, text, (size_t)(colon - text));
-    addr[colon - text] = '\0';
-    if (!parse_ipv4(addr, &host)) {
-        problem(p, TOP("control.metrics_listen"), text,
-                "the address is not an IPv4 address; write e.g. 127.0.0.1:9740 (0.0.0.0 for "
-                "every address)");
-        return;
-    }
-    if (colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
-        strlen(colon + 1) > 5 || (port = strtoull(colon + 1, NULL, 10)) < 1 || port > 65535) {
-        problem(p, TOP("control.metrics_listen"), text,
-                "the port must be a number from 1 to 65535; write e.g. 127.0.0.1:9740");
-        return;
-    }
     c->metrics_enabled = true;
     snprintf(c->metrics_listen, sizeof(c->metrics_listen), "%s", text);
     c->metrics_ipv4 = htonl(host);
-    c->metrics_port = (uint16_t)port;
+    c->metrics_port = port;
 }
 
 static void check_control(struct problems *p, const struct raw_config *raw, struct yard_config *cfg)
@@ -751,6 +801,115 @@ static void check_control(struct problems *p, const struct raw_config *raw, stru
                 "the host name '%.80s' is not a usable node name (1 to %d characters from A-Z "
                 "a-z 0-9 _ . -); set control.node_name, e.g. yard-1",
                 host, YARD_CONF_NAME_MAX);
+    }
+}
+
+/* ---- the cluster's section ---- */
+
+static void cluster_defaults(struct yard_cluster_conf *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->bind_port = 7946;
+    snprintf(c->profile, sizeof(c->profile), "lan");
+}
+
+/* base64 of 16, 24 or 32 bytes (AES-128/192/256), as `serf keygen` prints. */
+static bool gossip_key_ok(const char *text)
+{
+    size_t n = strlen(text), pad = 0;
+
+    if (n == 0 || n % 4 != 0 || n > 44)
+        return false;
+    while (pad < 2 && n > pad && text[n - 1 - pad] == '=')
+        pad++;
+    if (strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") != n - pad)
+        return false;
+    size_t bytes = n / 4 * 3 - pad;
+    return bytes == 16 || bytes == 24 || bytes == 32;
+}
+
+static void check_cluster(struct problems *p, const struct raw_config *raw, struct yard_config *cfg)
+{
+    const struct raw_cluster *r = raw->cluster;
+    struct yard_cluster_conf *c = &cfg->cluster;
+    uint32_t host;
+    uint16_t port;
+
+    cluster_defaults(c);
+    if (r == NULL)
+        return;
+    c->enabled = true;
+    if (r->bind == NULL) {
+        problem(p, TOP("cluster.bind"), NULL,
+                "the gossip address is required with a cluster section; write e.g. "
+                "198.18.0.1:7946 (memberlist's default port)");
+    } else if (parse_addr_port(p, TOP("cluster.bind"), r->bind, "198.18.0.1:7946", &host, &port)) {
+        c->bind_ipv4 = htonl(host);
+        c->bind_port = port;
+    }
+    if (r->advertise != NULL && parse_addr_port(p, TOP("cluster.advertise"), r->advertise,
+                                                "203.0.113.7:7946", &host, &port)) {
+        c->advertise_ipv4 = htonl(host);
+        c->advertise_port = port;
+    }
+    if (c->bind_ipv4 == 0 && c->advertise_ipv4 == 0 && r->bind != NULL)
+        problem(p, TOP("cluster.bind"), r->bind,
+                "binds every address, so peers cannot be told which one is this node's; set "
+                "cluster.advertise to the address they should use");
+    if (r->join_count > YARD_CLUSTER_MAX_JOIN)
+        problem(p, TOP("cluster.join"), NULL, "%u seeds; at most %d are kept, list fewer",
+                r->join_count, YARD_CLUSTER_MAX_JOIN);
+    for (unsigned i = 0; i < r->join_count && i < YARD_CLUSTER_MAX_JOIN; i++) {
+        if (r->join[i] == NULL ||
+            !parse_addr_port(p, AT("cluster.join", i, NULL), r->join[i] ? r->join[i] : "",
+                             "198.18.0.2:7946", &host, &port))
+            continue;
+        snprintf(c->join[c->nb_join++], sizeof(c->join[0]), "%s", r->join[i]);
+    }
+    if (r->profile != NULL) {
+        if (strcmp(r->profile, "lan") == 0 || strcmp(r->profile, "wan") == 0 ||
+            strcmp(r->profile, "local") == 0)
+            snprintf(c->profile, sizeof(c->profile), "%s", r->profile);
+        else
+            problem(p, TOP("cluster.profile"), r->profile,
+                    "unknown timing profile; use lan (memberlist's defaults), wan or local");
+    }
+    if (r->data_address != NULL && parse_addr_port(p, TOP("cluster.data_address"), r->data_address,
+                                                   "198.18.0.1:7400", &host, &port)) {
+        c->data_ipv4 = htonl(host);
+        c->data_port = port;
+    }
+    if (r->keys_count > YARD_CLUSTER_MAX_KEYS)
+        problem(p, TOP("cluster.keys"), NULL, "%u keys; a keyring holds at most %d", r->keys_count,
+                YARD_CLUSTER_MAX_KEYS);
+    for (unsigned i = 0; i < r->keys_count && i < YARD_CLUSTER_MAX_KEYS; i++) {
+        if (r->keys[i] == NULL || !gossip_key_ok(r->keys[i])) {
+            /* A key is a secret: the message does not repeat it. */
+            problem(p, AT("cluster.keys", i, NULL), NULL,
+                    "not a gossip key: base64 of 16, 24 or 32 bytes, as `serf keygen` prints");
+            continue;
+        }
+        snprintf(c->keys[c->nb_keys++], sizeof(c->keys[0]), "%s", r->keys[i]);
+    }
+    GET_UINT(p, TOP("cluster.probe_interval_ms"), r->probe_interval_ms, 10, 600000,
+             c->probe_interval_ms);
+    GET_UINT(p, TOP("cluster.probe_timeout_ms"), r->probe_timeout_ms, 5, 600000,
+             c->probe_timeout_ms);
+    GET_UINT(p, TOP("cluster.gossip_interval_ms"), r->gossip_interval_ms, 5, 600000,
+             c->gossip_interval_ms);
+    GET_UINT(p, TOP("cluster.gossip_nodes"), r->gossip_nodes, 1, 64, c->gossip_nodes);
+    GET_UINT(p, TOP("cluster.suspicion_mult"), r->suspicion_mult, 1, 64, c->suspicion_mult);
+    GET_UINT(p, TOP("cluster.retransmit_mult"), r->retransmit_mult, 1, 64, c->retransmit_mult);
+    GET_UINT(p, TOP("cluster.push_pull_interval_ms"), r->push_pull_interval_ms, 100, 86400000,
+             c->push_pull_interval_ms);
+    if (c->probe_interval_ms != 0 && c->probe_timeout_ms >= c->probe_interval_ms) {
+        char value[24];
+
+        snprintf(value, sizeof(value), "%u", c->probe_timeout_ms);
+        problem(p, TOP("cluster.probe_timeout_ms"), value,
+                "not below cluster.probe_interval_ms (%u): a probe must time out within its "
+                "round; lower it (memberlist: 500 of 1000)",
+                c->probe_interval_ms);
     }
 }
 
@@ -1569,6 +1728,7 @@ void yard_config_defaults(struct yard_config *cfg)
     cfg->punt_rate_per_source = 10000;
     cfg->punt_burst = 1000;
     control_defaults(&cfg->control, cfg->instance);
+    cluster_defaults(&cfg->cluster);
 }
 
 /*
@@ -1618,6 +1778,7 @@ int yard_config_parse(const char *name, const char *yaml, size_t len, struct yar
         raw = &empty;
     check_scalars(&p, raw, cfg);
     check_control(&p, raw, cfg);
+    check_cluster(&p, raw, cfg);
     check_lcores(&p, raw, cfg);
     check_ports(&p, raw, cfg);
     rc = check_routes(&p, raw, cfg);

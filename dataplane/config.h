@@ -71,6 +71,37 @@ struct yard_control_conf {
                                  * default 67108864 */
 };
 
+/*
+ * The cluster (the `cluster:` section; absent = a standalone appliance).
+ * yard-control runs gossip (memberlist's protocol) on bind; the dataplane
+ * checks and ignores the section. Timing fields left at 0 take the
+ * profile's value (docs/cluster.md lists them).
+ */
+#define YARD_CLUSTER_MAX_JOIN 16
+#define YARD_CLUSTER_MAX_KEYS 8
+
+struct yard_cluster_conf {
+    bool enabled;            /* the section is present */
+    uint32_t bind_ipv4;      /* network byte order */
+    uint16_t bind_port;      /* default 7946 */
+    uint32_t advertise_ipv4; /* 0 = bind_ipv4 */
+    uint16_t advertise_port; /* 0 = bind_port */
+    unsigned nb_join;        /* seeds, "ADDR:PORT" as checked */
+    char join[YARD_CLUSTER_MAX_JOIN][24];
+    char profile[8];    /* lan (default), wan or local */
+    uint32_t data_ipv4; /* where peers send this node's traffic; 0 = ports[0]'s */
+    uint16_t data_port; /* 0 = data_udp_port */
+    unsigned nb_keys;   /* AES-GCM keyring, base64 (serf keygen); keys[0] encrypts */
+    char keys[YARD_CLUSTER_MAX_KEYS][64];
+    uint32_t probe_interval_ms; /* the overrides: 0 = the profile's */
+    uint32_t probe_timeout_ms;
+    uint32_t gossip_interval_ms;
+    uint32_t gossip_nodes;
+    uint32_t suspicion_mult;
+    uint32_t retransmit_mult;
+    uint32_t push_pull_interval_ms;
+};
+
 struct yard_config {
     char path[256];
     char instance[YARD_CONF_INSTANCE_MAX + 1]; /* default "default"; [A-Za-z0-9_.-] */
@@ -106,6 +137,7 @@ struct yard_config {
     uint32_t punt_burst;           /* messages a source may send at once, default 1000 */
 
     struct yard_control_conf control;
+    struct yard_cluster_conf cluster;
 };
 
 /*

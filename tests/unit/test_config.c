@@ -946,3 +946,91 @@ Test(config, node_name_defaults_to_the_host_name_or_its_first_label)
     cr_expect_str_eq(cfg.control.node_name, "n1", "a given name needs no usable host name");
     yard_config_free(&cfg);
 }
+
+/* ---- The cluster's section ---- */
+
+Test(config, cluster_absent_is_standalone)
+{
+    struct yard_config cfg;
+
+    cr_assert_eq(parse(PORT0, &cfg), 0, "%s", err);
+    cr_expect(!cfg.cluster.enabled);
+    yard_config_free(&cfg);
+}
+
+Test(config, cluster_fields)
+{
+    struct yard_config cfg;
+    static const char key32[] = "HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8=";
+
+    cr_assert_eq(parse("cluster:\n"
+                       "  bind: 198.18.0.1:7946\n"
+                       "  advertise: 198.18.9.9:17946\n"
+                       "  join: [198.18.0.2:7946, 198.18.0.3:7000]\n"
+                       "  profile: local\n"
+                       "  data_address: 198.18.0.1:7401\n"
+                       "  keys: [HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8=, "
+                       "AAECAwQFBgcICQoLDA0ODw==]\n"
+                       "  probe_interval_ms: 500\n"
+                       "  probe_timeout_ms: 200\n"
+                       "  gossip_interval_ms: 100\n"
+                       "  gossip_nodes: 4\n"
+                       "  suspicion_mult: 3\n"
+                       "  retransmit_mult: 2\n"
+                       "  push_pull_interval_ms: 15000\n" PORT0,
+                       &cfg),
+                 0, "%s", err);
+    cr_expect(cfg.cluster.enabled);
+    cr_expect_eq(cfg.cluster.bind_ipv4, ip("198.18.0.1"));
+    cr_expect_eq(cfg.cluster.bind_port, 7946);
+    cr_expect_eq(cfg.cluster.advertise_ipv4, ip("198.18.9.9"));
+    cr_expect_eq(cfg.cluster.advertise_port, 17946);
+    cr_expect_eq(cfg.cluster.nb_join, 2);
+    cr_expect_str_eq(cfg.cluster.join[1], "198.18.0.3:7000");
+    cr_expect_str_eq(cfg.cluster.profile, "local");
+    cr_expect_eq(cfg.cluster.data_ipv4, ip("198.18.0.1"));
+    cr_expect_eq(cfg.cluster.data_port, 7401);
+    cr_expect_eq(cfg.cluster.nb_keys, 2);
+    cr_expect_str_eq(cfg.cluster.keys[0], key32, "the first key is the primary");
+    cr_expect_eq(cfg.cluster.probe_interval_ms, 500);
+    cr_expect_eq(cfg.cluster.probe_timeout_ms, 200);
+    cr_expect_eq(cfg.cluster.gossip_interval_ms, 100);
+    cr_expect_eq(cfg.cluster.gossip_nodes, 4);
+    cr_expect_eq(cfg.cluster.suspicion_mult, 3);
+    cr_expect_eq(cfg.cluster.retransmit_mult, 2);
+    cr_expect_eq(cfg.cluster.push_pull_interval_ms, 15000);
+    yard_config_free(&cfg);
+
+    /* Only bind: memberlist's LAN profile, no seeds, no keys. */
+    cr_assert_eq(parse("cluster:\n  bind: 127.0.0.1:7946\n" PORT0, &cfg), 0, "%s", err);
+    cr_expect_str_eq(cfg.cluster.profile, "lan");
+    cr_expect_eq(cfg.cluster.nb_join, 0);
+    cr_expect_eq(cfg.cluster.nb_keys, 0);
+    cr_expect_eq(cfg.cluster.probe_interval_ms, 0, "0: the profile's");
+    yard_config_free(&cfg);
+}
+
+static const struct bad_case bad_cluster[] = {
+    {"cluster:\n  profile: lan\n" PORT0, "cluster.bind: (not set): the gossip address is required"},
+    {"cluster:\n  bind: 198.18.0.1\n" PORT0, "cluster.bind: '198.18.0.1': not ADDRESS:PORT"},
+    {"cluster:\n  bind: 198.18.0.1:0\n" PORT0, "the port must be a number from 1 to 65535"},
+    {"cluster:\n  bind: 0.0.0.0:7946\n" PORT0, "set cluster.advertise"},
+    {"cluster:\n  bind: 198.18.0.1:7946\n  join: [yard-2:7946]\n" PORT0,
+     "cluster.join[0]: 'yard-2:7946': the address is not an IPv4 address"},
+    {"cluster:\n  bind: 198.18.0.1:7946\n  profile: fast\n" PORT0,
+     "cluster.profile: 'fast': unknown timing profile; use lan"},
+    {"cluster:\n  bind: 198.18.0.1:7946\n  keys: [c2hvcnQ=]\n" PORT0,
+     "cluster.keys[0]: (not set): not a gossip key: base64 of 16, 24 or 32 bytes"},
+    {"cluster:\n  bind: 198.18.0.1:7946\n  probe_interval_ms: 500\n  probe_timeout_ms: 500\n" PORT0,
+     "cluster.probe_timeout_ms: '500': not below cluster.probe_interval_ms (500)"},
+    {"cluster:\n  bind: 198.18.0.1:7946\n  gossip_nodes: 0\n" PORT0,
+     "cluster.gossip_nodes: '0': out of range"},
+    {"cluster:\n  bind: 198.18.0.1:7946\n  data_address: 198.18.0.1:x\n" PORT0,
+     "cluster.data_address: '198.18.0.1:x': the port must be"},
+};
+
+Test(config, cluster_problems_name_the_field)
+{
+    for (size_t i = 0; i < sizeof(bad_cluster) / sizeof(bad_cluster[0]); i++)
+        expect_problem(bad_cluster[i].yaml, bad_cluster[i].needle);
+}
