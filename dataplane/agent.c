@@ -66,6 +66,8 @@ void yard_agent_publish_directory(void)
     __atomic_store_n(&h->cmd_applied, agent.applied, __ATOMIC_RELAXED);
     __atomic_store_n(&h->cmd_rejected, agent.rejected, __ATOMIC_RELAXED);
     __atomic_store_n(&h->sync_swept, yard_dp.dests.swept, __ATOMIC_RELAXED);
+    __atomic_store_n(&h->dir_members, yard_members_count(&yard_dp.members), __ATOMIC_RELAXED);
+    __atomic_store_n(&h->sync_members_swept, yard_dp.members.swept, __ATOMIC_RELAXED);
 }
 
 int yard_agent_load_routes(char *err, unsigned long errlen)
@@ -164,12 +166,23 @@ static int apply_command(const struct yard_cmd *cmd, char *why, size_t whylen)
                                  whylen);
     case YARD_CMD_NAME_DEL:
         return yard_dest_del_name(&yard_dp.dests, l->name, l->name_len, why, whylen);
+    case YARD_CMD_MEMBER_ADD:
+        return yard_members_add(&yard_dp.members, cmd->u.member.ipv4, cmd->u.member.node, why,
+                                whylen);
+    case YARD_CMD_MEMBER_DEL:
+        return yard_members_del(&yard_dp.members, cmd->u.member.ipv4, cmd->u.member.node);
     case YARD_CMD_SYNC_BEGIN:
         yard_dest_sync_begin(&yard_dp.dests, cmd->generation);
+        yard_members_sync_begin(&yard_dp.members, cmd->generation);
         return 0;
     case YARD_CMD_SYNC_END: {
+        /* Both sides of a sync open and close together, so a SYNC_END that
+         * one accepts the other accepts too; the locations go first, and a
+         * sweep that failed for memory is retried whole by the next end. */
         uint64_t swept;
         int ret = yard_dest_sync_end(&yard_dp.dests, cmd->generation, &swept, why, whylen);
+        if (ret == 0)
+            ret = yard_members_sync_end(&yard_dp.members, cmd->generation, &swept, why, whylen);
         if (ret == 0) {
             agent.generation = cmd->generation;
             agent.generation_done = true;
@@ -200,6 +213,21 @@ static void log_rejection(const struct yard_cmd *cmd, const char *why)
                 why);
     else
         agent.unlogged++;
+}
+
+/* The batch's member changes go live; a failed publish is retried by the
+ * agent's next tick (the changes stay pending, nothing is lost). */
+static void publish_members(void)
+{
+    if (yard_members_publish(&yard_dp.members) < 0) {
+        static uint64_t last_log_tsc;
+        uint64_t now = rte_rdtsc();
+        if (now - last_log_tsc >= yard_dp.tsc_hz) {
+            fprintf(stderr, "yard-dataplane: out of memory publishing the cluster members; "
+                            "retrying every tick\n");
+            last_log_tsc = now;
+        }
+    }
 }
 
 static void publish_progress(uint64_t last_seq)
@@ -287,6 +315,7 @@ unsigned long yard_agent_serve_commands(struct yard_lcore_stats *st)
         if (taken == 0)
             break;
         total += taken;
+        publish_members();
         yard_dir_reclaim(yard_dp.dir);
         publish_progress(last_seq);
         /* Stay responsive while a long sync streams in. */
@@ -306,6 +335,8 @@ void yard_agent_run(void)
         serve_slow_rings(st);
         yard_replies_serve(st, REPLIES_PER_TICK);
         yard_agent_serve_commands(st);
+        if (yard_dp.members.dirty)
+            publish_members();
         if (reload_requested) {
             reload_requested = 0;
             reload_routes(st);

@@ -28,11 +28,12 @@ void yard_agent_request_reload(void);
 
 /*
  * Apply what the command ring holds, until it is empty: bursts of commands
- * for up to ~2 ms, then one grace period for everything they retired, then
- * the progress (cmd_applied_seq and the directory's numbers) published in
- * the shm header, then the next slice; the slow rings and replies are
- * served between slices. Returns the commands taken. Agent only (tests and
- * benchmarks stand in for it).
+ * for up to ~2 ms, then the slice's member changes published (a grace
+ * period when they changed), one grace period for every route they
+ * retired, then the progress (cmd_applied_seq and the directory's numbers)
+ * published in the shm header, then the next slice; the slow rings and
+ * replies are served between slices. Returns the commands taken. Agent
+ * only (tests and benchmarks stand in for it).
  */
 unsigned long yard_agent_serve_commands(struct yard_lcore_stats *stats);
 

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "dest.h"
 #include "dir.h"
+#include "members.h"
 #include "txq.h"
 #include "yard_shm.h"
 
@@ -30,9 +31,11 @@
 #define YARD_BURST_MAX      64
 #define YARD_SLOW_RING_SIZE 1024
 #define YARD_PUNT_BUCKETS   1024 /* per lcore; a power of two */
-/* Data room of header mbufs: the usual headroom and 64 bytes for a copy's
- * Ethernet, IPv4 and UDP headers (42). */
-#define YARD_HDR_MBUF_ROOM (RTE_PKTMBUF_HEADROOM + 64)
+/* Data room of header mbufs: the usual headroom and 96 bytes for a copy's
+ * Ethernet, IPv4 and UDP headers (42) and, for a copy whose kind differs
+ * from the received one, the envelope's bytes up to its kind (at most
+ * YARD_KIND_PREFIX_MAX, 23; forward.c checks the sum). */
+#define YARD_HDR_MBUF_ROOM (RTE_PKTMBUF_HEADROOM + 96)
 
 /* A DPDK port as the dataplane uses it. */
 struct yard_port {
@@ -96,7 +99,8 @@ struct yard_dp {
     struct yard_config cfg;
     struct yard_shm shm;
     struct yard_dir *dir;
-    struct yard_dests dests; /* the agent's view of the directory's destinations */
+    struct yard_dests dests;     /* the agent's view of the directory's destinations */
+    struct yard_members members; /* cluster members' data addresses (FANOUT sources) */
     uint16_t data_udp_port_be;
     uint64_t tsc_hz;
     uint64_t ns_per_tsc_q32;     /* nanoseconds per TSC cycle, fixed point << 32 */

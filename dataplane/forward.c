@@ -19,6 +19,17 @@
  * the ttl is decremented once in that shared body, and each copy's UDP
  * checksum is the received one adjusted for the words that differ (RFC
  * 1624), never a sum over the body.
+ *
+ * Cluster fan-out (PROTOCOL.md §1): a topic location on another node
+ * (node != 0; route objects sort them after the local ones) stands for that
+ * whole appliance, and its copy leaves as kind FANOUT. The kind is the one
+ * byte in which such a copy differs from a local one, so it cannot go in
+ * the shared body: the copy's header mbuf carries the envelope's bytes up
+ * to and including the kind, with the kind byte its own, and its indirect
+ * mbuf starts right after. A FANOUT received from a cluster member is the
+ * reverse: delivered to the topic's local locations only, every copy as
+ * MSG, so there the kind is rewritten once in the shared body, like ttl.
+ * A plain MSG to an endpoint does none of this: it pays one more compare.
  */
 #include <stddef.h>
 
@@ -34,12 +45,16 @@
 
 #include "cksum.h"
 #include "forward.h"
+#include "members.h"
 #include "parse.h"
 #include "yard_shm.h"
 
 #define PREFETCH_AHEAD 4
 #define HDR_BYTES \
     (sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
+
+_Static_assert(HDR_BYTES + YARD_KIND_PREFIX_MAX <= YARD_HDR_MBUF_ROOM - RTE_PKTMBUF_HEADROOM,
+               "a header mbuf holds a FANOUT copy's headers and envelope prefix");
 
 /* masks[len]: 0xff for the first len bytes, then 0 (see build_key). */
 static uint8_t name_masks[YARD_KEY_BYTES][YARD_KEY_BYTES] __rte_cache_aligned;
@@ -62,12 +77,14 @@ void yard_forward_init(void)
 /* A message that survived pass 1. */
 struct candidate {
     struct rte_mbuf *m;
-    uint64_t id;      /* the envelope's id: with src, picks a group member */
-    uint32_t sig;     /* the name's directory hash */
-    uint16_t ttl_off; /* from the start of the UDP payload */
-    uint16_t src_off; /* likewise */
+    uint64_t id;       /* the envelope's id: with src, picks a group member */
+    uint32_t sig;      /* the name's directory hash */
+    uint16_t ttl_off;  /* from the start of the UDP payload */
+    uint16_t src_off;  /* likewise */
+    uint16_t kind_off; /* likewise */
     uint8_t src_len;
     uint8_t prio;
+    uint8_t kind; /* MSG, or FANOUT from a cluster member */
 };
 
 /*
@@ -156,10 +173,35 @@ static inline bool to_agent(struct yard_lcore *lc, struct rte_mbuf *m, struct ya
 }
 
 enum classify_verdict {
-    CLASSIFY_CANDIDATE, /* a MSG to look up */
+    CLASSIFY_CANDIDATE, /* a MSG, or a member's FANOUT, to look up */
     CLASSIFY_TAKEN,     /* handed to the agent: not ours any more */
     CLASSIFY_FREE,      /* free it; count *drop unless it is YARD_DROP_MAX */
 };
+
+/*
+ * An envelope of a kind other than MSG: control messages (1-4) are punted,
+ * a FANOUT goes on to the lookup when its source is a cluster member's data
+ * address, anything else is bad_kind. An enum classify_verdict.
+ */
+static __rte_noinline int other_kind(struct yard_lcore *lc, const struct rte_mbuf *m,
+                                     const struct rte_ether_hdr *eth, const struct rte_ipv4_hdr *ip,
+                                     const struct rte_udp_hdr *udp, const uint8_t *payload,
+                                     uint32_t len, unsigned kind, unsigned *drop, uint64_t now)
+{
+    if (kind == YARD_KIND_FANOUT) {
+        if (yard_members_has(&yard_dp.members, ip->src_addr))
+            return CLASSIFY_CANDIDATE;
+        *drop = YARD_DROP_FANOUT_NOT_MEMBER;
+        return CLASSIFY_FREE;
+    }
+    if (kind >= YARD_KIND_REGISTER && kind <= YARD_KIND_UNSUBSCRIBE) {
+        punt(lc, m, eth, ip, udp, payload, len, now);
+        *drop = YARD_DROP_MAX; /* copied out: just free */
+    } else {
+        *drop = YARD_DROP_BAD_KIND;
+    }
+    return CLASSIFY_FREE;
+}
 
 /* Pass 1 for one frame: an enum classify_verdict. */
 static inline int classify(struct yard_lcore *lc, struct rte_mbuf *m, struct candidate *c,
@@ -223,13 +265,9 @@ static inline int classify(struct yard_lcore *lc, struct rte_mbuf *m, struct can
     (*messages)++;
 
     if (unlikely(env.kind != YARD_KIND_MSG)) {
-        if (env.kind >= YARD_KIND_REGISTER && env.kind <= YARD_KIND_UNSUBSCRIBE) {
-            punt(lc, m, eth, ip, udp, payload, payload_len, now);
-            *drop = YARD_DROP_MAX; /* copied out: just free */
-        } else {
-            *drop = YARD_DROP_BAD_KIND;
-        }
-        return CLASSIFY_FREE;
+        int verdict = other_kind(lc, m, eth, ip, udp, payload, payload_len, env.kind, drop, now);
+        if (verdict != CLASSIFY_CANDIDATE)
+            return verdict;
     }
     if (unlikely(env.ttl <= 1)) {
         *drop = YARD_DROP_TTL_EXPIRED;
@@ -244,6 +282,8 @@ static inline int classify(struct yard_lcore *lc, struct rte_mbuf *m, struct can
     c->src_off = env.src_off;
     c->src_len = env.src_len;
     c->prio = env.prio;
+    c->kind = env.kind;
+    c->kind_off = env.kind_off;
     return CLASSIFY_CANDIDATE;
 }
 
@@ -365,8 +405,13 @@ pick_member(const struct yard_route *route, const struct rte_mbuf *m, const stru
 struct fan_src {
     const struct rte_ipv4_hdr *ip;
     const struct rte_udp_hdr *udp;
-    uint32_t udp_sum; /* received UDP checksum adjusted for the ttl; unused if no checksum */
+    const uint8_t *payload;
+    uint32_t udp_sum;    /* received UDP checksum adjusted for the shared body's changes
+                          * (ttl, kind); unused if no checksum */
+    uint32_t fanout_sum; /* udp_sum adjusted for kind FANOUT, for remote copies */
     uint16_t payload_len;
+    uint16_t prefix_len; /* envelope bytes up to the kind's last: a FANOUT copy's own */
+    uint16_t kind_off;
     bool udp_has_cksum;
 };
 
@@ -392,22 +437,28 @@ static struct rte_mbuf *flatten(struct rte_mbuf *chain, struct rte_mempool *pool
 
 /*
  * One topic copy toward loc: a header mbuf chained to an indirect mbuf that
- * shares m's UDP payload. NULL when the header pool is empty.
+ * shares m's UDP payload. A `fanout` copy (to another node) also carries the
+ * envelope's first bytes, through its kind set to FANOUT, in the header mbuf,
+ * and shares the payload only after them. NULL when the header pool is
+ * empty.
  */
 static inline struct rte_mbuf *make_copy(struct rte_mbuf *m, const struct fan_src *f,
-                                         const struct yard_port *egress, const struct yard_loc *loc)
+                                         const struct yard_port *egress, const struct yard_loc *loc,
+                                         bool fanout)
 {
     struct rte_mbuf *pair[2];
     if (unlikely(rte_pktmbuf_alloc_bulk(egress->hdr_pool, pair, 2) != 0))
         return NULL;
     struct rte_mbuf *h = pair[0], *body = pair[1];
+    unsigned own = fanout ? f->prefix_len : 0; /* payload bytes in the header mbuf */
 
     rte_pktmbuf_attach(body, m);
-    body->data_off = (uint16_t)(m->data_off + HDR_BYTES);
-    body->data_len = f->payload_len;
-    body->pkt_len = f->payload_len;
+    body->data_off = (uint16_t)(m->data_off + HDR_BYTES + own);
+    body->data_len = (uint16_t)(f->payload_len - own);
+    body->pkt_len = (uint16_t)(f->payload_len - own);
 
-    struct rte_ether_hdr *eth = (struct rte_ether_hdr *)rte_pktmbuf_append(h, HDR_BYTES);
+    struct rte_ether_hdr *eth =
+        (struct rte_ether_hdr *)rte_pktmbuf_append(h, (uint16_t)(HDR_BYTES + own));
     struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
     struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
     rte_ether_addr_copy(&egress->mac, &eth->src_addr);
@@ -430,8 +481,13 @@ static inline struct rte_mbuf *make_copy(struct rte_mbuf *m, const struct fan_sr
     udp->dst_port = loc->dst_udp_port;
     udp->dgram_len = f->udp->dgram_len;
     udp->dgram_cksum = 0;
+    if (fanout) {
+        uint8_t *prefix = (uint8_t *)(udp + 1);
+        memcpy(prefix, f->payload, own);
+        prefix[f->kind_off] = YARD_KIND_FANOUT;
+    }
     if (f->udp_has_cksum) {
-        uint32_t sum = f->udp_sum;
+        uint32_t sum = fanout ? f->fanout_sum : f->udp_sum;
         sum = yard_cksum_u32(sum, f->ip->src_addr, egress->ipv4);
         sum = yard_cksum_u32(sum, f->ip->dst_addr, loc->dst_ipv4);
         sum = yard_cksum_word(sum, f->udp->src_port, yard_dp.data_udp_port_be);
@@ -451,12 +507,13 @@ static inline struct rte_mbuf *make_copy(struct rte_mbuf *m, const struct fan_sr
 #define FANOUT_CHUNK 32
 
 /*
- * A topic message: one copy per location, admitted as class `prio` like any
- * message, held for ARP like any message. Consumes m (the copies keep its
- * body alive).
+ * A topic message: one copy per location of route->loc[0..nb_locs),
+ * admitted as class `prio` like any message, held for ARP like any message.
+ * Copies to locations on other nodes (from route->nb_local on) leave as
+ * FANOUT, the others as MSG. Consumes m (the copies keep its body alive).
  */
 static __rte_noinline void fan_out(struct yard_lcore *lc, const struct candidate *c,
-                                   const struct yard_route *route)
+                                   const struct yard_route *route, unsigned nb_locs)
 {
     struct yard_lcore_stats *st = lc->stats;
     struct rte_mbuf *m = c->m;
@@ -466,22 +523,34 @@ static __rte_noinline void fan_out(struct yard_lcore *lc, const struct candidate
     struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
     uint8_t *ttl = (uint8_t *)(udp + 1) + c->ttl_off;
     uint32_t ip_len = rte_be_to_cpu_16(ip->total_length);
+    uint8_t *kind = (uint8_t *)(udp + 1) + c->kind_off;
     struct fan_src f = {
         .ip = ip,
         .udp = udp,
+        .payload = (const uint8_t *)(udp + 1),
         .payload_len = (uint16_t)(rte_be_to_cpu_16(udp->dgram_len) - sizeof(*udp)),
+        .prefix_len = (uint16_t)(c->kind_off + 1),
+        .kind_off = c->kind_off,
         .udp_has_cksum = udp->dgram_cksum != 0,
     };
     /* The ttl is part of the shared body: decremented once, here. */
     f.udp_sum = yard_cksum_begin(udp->dgram_cksum);
     f.udp_sum = yard_cksum_byte(f.udp_sum, sizeof(*udp) + c->ttl_off, *ttl, (uint8_t)(*ttl - 1));
     (*ttl)--;
+    /* A member's FANOUT reaches local subscribers only, all as MSG: the
+     * shared body becomes MSG once. Otherwise it is MSG already, and the
+     * copies to other nodes each say FANOUT in their own prefix. */
+    if (c->kind != YARD_KIND_MSG) {
+        f.udp_sum = yard_cksum_byte(f.udp_sum, sizeof(*udp) + c->kind_off, *kind, YARD_KIND_MSG);
+        *kind = YARD_KIND_MSG;
+    }
+    f.fanout_sum =
+        yard_cksum_byte(f.udp_sum, sizeof(*udp) + c->kind_off, YARD_KIND_MSG, YARD_KIND_FANOUT);
 
     struct rte_mbuf *out[FANOUT_CHUNK], *refused[FANOUT_CHUNK];
     uint8_t out_port[FANOUT_CHUNK];
-    for (unsigned first = 0; first < route->nb_locs; first += FANOUT_CHUNK) {
-        unsigned end =
-            first + FANOUT_CHUNK < route->nb_locs ? first + FANOUT_CHUNK : route->nb_locs;
+    for (unsigned first = 0; first < nb_locs; first += FANOUT_CHUNK) {
+        unsigned end = first + FANOUT_CHUNK < nb_locs ? first + FANOUT_CHUNK : nb_locs;
         unsigned n = 0, nb_refused = 0;
         for (unsigned k = first; k < end; k++) {
             const struct yard_loc *loc = &route->loc[k];
@@ -492,7 +561,7 @@ static __rte_noinline void fan_out(struct yard_lcore *lc, const struct candidate
                 st->class_dropped[cls]++;
                 continue;
             }
-            struct rte_mbuf *copy = make_copy(m, &f, egress, loc);
+            struct rte_mbuf *copy = make_copy(m, &f, egress, loc, k >= route->nb_local);
             if (unlikely(copy == NULL)) {
                 st->drops[YARD_DROP_NO_MBUF]++;
                 st->class_dropped[cls]++;
@@ -586,10 +655,20 @@ void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned 
             continue;
         }
         const struct yard_route *route = routes[i];
-        if (unlikely(route->type == YARD_DEST_TOPIC)) {
+        if (unlikely(route->type == YARD_DEST_TOPIC || cand[i].kind != YARD_KIND_MSG)) {
+            /* A member's FANOUT is for this node's subscribers of a topic:
+             * the local locations, which sort first. */
+            unsigned nb_locs = route->nb_locs;
+            if (cand[i].kind != YARD_KIND_MSG)
+                nb_locs = route->type == YARD_DEST_TOPIC ? route->nb_local : 0;
+            if (unlikely(nb_locs == 0)) {
+                st->drops[YARD_DROP_NO_ROUTE]++;
+                dropped[nb_dropped++] = m;
+                continue;
+            }
             /* Earlier messages go first, so each queue keeps arrival order. */
             admit_pending(lc, &out, dropped, &nb_dropped);
-            fan_out(lc, &cand[i], route);
+            fan_out(lc, &cand[i], route, nb_locs);
             continue;
         }
         const struct yard_loc *loc = &route->loc[0];

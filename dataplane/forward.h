@@ -26,8 +26,12 @@ void yard_forward_init(void);
  * if its source is within punt_rate_per_source), or freed with a drop
  * reason counted. A message to a topic becomes one copy per location
  * (counted in fanout_copies), and each copy goes its own way as above; for
- * topics, routed and class_routed count copies. rx_tsc also clocks the
- * punt rate limit.
+ * topics, routed and class_routed count copies. A copy to a location on
+ * another node (node != 0) leaves as kind FANOUT. A FANOUT received from a
+ * cluster member's data address (yard_dp.members) is delivered as MSG to
+ * its topic's locations on this node only (no_route when there are none);
+ * from any other source it is dropped as fanout_not_member. rx_tsc also
+ * clocks the punt rate limit.
  */
 void yard_forward_burst(struct yard_lcore *lc, struct rte_mbuf **pkts, unsigned n, uint64_t rx_tsc);
 

@@ -216,6 +216,7 @@ static int setup(char *err, size_t errlen)
         return -ENOMEM;
     }
     yard_dests_init(&yard_dp.dests, yard_dp.dir);
+    yard_members_init(&yard_dp.members);
     if ((ret = yard_agent_load_routes(err, errlen)) < 0)
         return ret;
     yard_forward_init();
@@ -228,6 +229,7 @@ static void teardown(void)
     yard_ports_stop();
     yard_lcores_free();
     yard_dir_free(yard_dp.dir);
+    yard_members_free(&yard_dp.members);
     if (yard_dp.shm.hdr != NULL) {
         yard_dp.shm.hdr->dataplane_ready = 0;
         yard_dp.shm.hdr->dataplane.pid = 0;

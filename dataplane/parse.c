@@ -275,13 +275,15 @@ int yard_envelope_parse(const uint8_t *p, uint32_t len, struct yard_envelope *en
     env->ver = (uint8_t)it.val;
     pos = it.next;
 
-    /* kind */
+    /* kind: like ttl, a value <= 7 lives in the last byte of any width, so
+     * a topic copy changes the kind by rewriting that one byte. */
     it = read_uint(p, len, pos);
     if (unlikely(it.err != YARD_PARSE_OK))
         return it.err;
     if (unlikely(it.val > YARD_KIND_MAX))
         return YARD_PARSE_RANGE;
     env->kind = (uint8_t)it.val;
+    env->kind_off = (uint16_t)(it.next - 1);
     pos = it.next;
 
     /* dst: the routing key, so it must be a usable name. */

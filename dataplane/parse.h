@@ -22,6 +22,10 @@
 #define YARD_PRIO_MAX         3
 #define YARD_DST_MAX          63
 #define YARD_SRC_MAX          63
+/* Most bytes from the start of an envelope to the end of its kind: array32
+ * (5), ver as uint64 (9), kind as uint64 (9). A topic copy that changes the
+ * kind carries up to that many bytes of its own before the shared body. */
+#define YARD_KIND_PREFIX_MAX 23
 
 enum yard_kind {
     YARD_KIND_MSG = 0,
@@ -58,8 +62,12 @@ struct yard_envelope {
     uint32_t body_len;
     uint16_t dst_off;
     uint16_t src_off;
-    uint16_t ttl_off; /* the last byte of ttl's encoding, whatever its width:
-                       * the only byte a decrement changes, since ttl <= 64 */
+    uint16_t ttl_off;  /* the last byte of ttl's encoding, whatever its width:
+                        * the only byte a decrement changes, since ttl <= 64 */
+    uint16_t kind_off; /* the last byte of kind's encoding, whatever its width:
+                        * the only byte a change of kind (MSG <-> FANOUT, both
+                        * <= 7) touches; the envelope's first kind_off + 1
+                        * bytes run from the array header to that byte */
     uint8_t dst_len;
     uint8_t src_len;
     uint8_t ver;

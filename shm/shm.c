@@ -39,6 +39,7 @@ _Static_assert(sizeof(struct yard_cmd) % 4 == 0, "yard_cmd must be a multiple of
 _Static_assert(sizeof(struct yard_punt) % 4 == 0, "yard_punt must be a multiple of 4 bytes");
 _Static_assert(sizeof(struct yard_reply) % 4 == 0, "yard_reply must be a multiple of 4 bytes");
 _Static_assert(sizeof(struct yard_cmd_loc) <= 240, "yard_cmd_loc must fit the command union");
+_Static_assert(sizeof(struct yard_cmd_member) <= 240, "yard_cmd_member must fit the command union");
 _Static_assert(YARD_SHM_EVENT_SLOTS >= YARD_EV_MAX, "more events than event slots");
 _Static_assert(YARD_SHM_DROP_SLOTS >= YARD_DROP_MAX, "more drop reasons than drop slots");
 _Static_assert((YARD_SHM_CMD_SLOTS & (YARD_SHM_CMD_SLOTS - 1)) == 0, "ring size: power of 2");
@@ -259,6 +260,7 @@ static int init_dataplane_parts(struct yard_shm *shm, const char *instance, cons
     h->mode = 0;
     h->dir_names = h->dir_locations = h->dir_capacity = h->dir_bytes = 0;
     h->cmd_applied = h->cmd_rejected = h->sync_swept = 0;
+    h->dir_members = h->sync_members_swept = 0;
 
     memset((char *)h + l->lcore_off, 0, (size_t)YARD_SHM_MAX_LCORES * l->lcore_block_bytes);
     memset((char *)h + l->port_off, 0, (size_t)YARD_SHM_MAX_PORTS * l->port_block_bytes);
@@ -663,4 +665,15 @@ unsigned yard_shm_lcores_total(const struct yard_shm *shm, struct yard_lcore_sta
         n++;
     }
     return n;
+}
+
+void yard_cmd_member_init(struct yard_cmd *cmd, uint32_t type, uint32_t ipv4, uint32_t node,
+                          uint64_t seq, uint32_t generation)
+{
+    memset(cmd, 0, sizeof(*cmd));
+    cmd->seq = seq;
+    cmd->type = type;
+    cmd->generation = generation;
+    cmd->u.member.ipv4 = ipv4;
+    cmd->u.member.node = node;
 }

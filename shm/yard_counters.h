@@ -30,7 +30,9 @@
     X(PUNT_RATE_LIMITED, "punt_rate_limited",                                                     \
       "control message over its source address's rate limit")                                     \
     X(NO_MBUF, "no_mbuf", "no mbuf for a topic copy's headers or a control-plane reply")          \
-    X(BAD_REPLY, "bad_reply", "reply from the control plane unusable (port, length)")
+    X(BAD_REPLY, "bad_reply", "reply from the control plane unusable (port, length)")             \
+    X(FANOUT_NOT_MEMBER, "fanout_not_member",                                                     \
+      "FANOUT datagram whose source is not a cluster member's data address")
 
 enum yard_drop_reason {
 #define YARD_X_ENUM(e, name, help) YARD_DROP_##e,

@@ -34,7 +34,7 @@
 #include "yard_hist.h"
 
 #define YARD_SHM_MAGIC       0x314d485344524159ull /* "YARDSHM1" little-endian */
-#define YARD_SHM_ABI_VERSION 2u
+#define YARD_SHM_ABI_VERSION 3u
 
 #define YARD_SHM_MAX_LCORES  128
 #define YARD_SHM_MAX_PORTS   32
@@ -119,13 +119,15 @@ struct yard_shm_header {
 
     /* The dataplane's directory, written by its agent after each batch of
      * commands (read by status, metrics and benchmarks). */
-    uint64_t dir_names;     /* names in the directory */
-    uint64_t dir_locations; /* locations (endpoint members, subscribers) */
-    uint64_t dir_capacity;  /* names the directory can hold */
-    uint64_t dir_bytes;     /* memory the directory uses: hash table and routes */
-    uint64_t cmd_applied;   /* commands applied */
-    uint64_t cmd_rejected;  /* commands refused (bad name, table full, ...) */
-    uint64_t sync_swept;    /* locations removed at the end of full syncs */
+    uint64_t dir_names;          /* names in the directory */
+    uint64_t dir_locations;      /* locations (endpoint members, subscribers) */
+    uint64_t dir_capacity;       /* names the directory can hold */
+    uint64_t dir_bytes;          /* memory the directory uses: hash table and routes */
+    uint64_t cmd_applied;        /* commands applied */
+    uint64_t cmd_rejected;       /* commands refused (bad name, table full, ...) */
+    uint64_t sync_swept;         /* locations removed at the end of full syncs */
+    uint64_t dir_members;        /* cluster members whose FANOUT datagrams are accepted */
+    uint64_t sync_members_swept; /* members removed at the end of full syncs */
 } __attribute__((aligned(64)));
 
 /*
@@ -148,6 +150,13 @@ struct yard_shm_header {
  *
  * Nothing is removed before SYNC_END, so a sync never opens a gap in
  * forwarding for a name that is still valid.
+ *
+ * Members: the dataplane accepts a FANOUT datagram (a topic copy another
+ * node sends for this node's subscribers, PROTOCOL.md §1) only from the
+ * data address of a current cluster member. MEMBER_ADD and MEMBER_DEL keep
+ * that list, one (data address, node) pair each, at most YARD_MEMBERS_MAX
+ * pairs; a full sync covers them as it covers control-origin locations:
+ * pairs not re-added since SYNC_BEGIN(g) are removed at SYNC_END(g).
  */
 enum yard_cmd_type {
     YARD_CMD_LOC_ADD = 1,    /* add (or refresh) one location of a name */
@@ -155,6 +164,8 @@ enum yard_cmd_type {
     YARD_CMD_NAME_DEL = 3,   /* remove every control-origin location of a name */
     YARD_CMD_SYNC_BEGIN = 4, /* generation in yard_cmd.generation */
     YARD_CMD_SYNC_END = 5,
+    YARD_CMD_MEMBER_ADD = 6, /* add (or refresh) a member's data address: yard_cmd.u.member */
+    YARD_CMD_MEMBER_DEL = 7, /* remove that (ipv4, node) pair; absent is not an error */
 };
 
 enum yard_dest_type {
@@ -185,15 +196,34 @@ struct yard_cmd_loc {
     uint32_t node;     /* cluster node hosting the location; 0 = this node */
 };
 
+/* Cluster members (data addresses) the dataplane keeps at most; it refuses
+ * more, counted in cmd_rejected. */
+#define YARD_MEMBERS_MAX 1024
+
+struct yard_cmd_member {
+    uint32_t ipv4; /* the member's data address, network byte order */
+    uint32_t node; /* its node id, != 0 (0 is this node) */
+};
+
 struct yard_cmd {
     uint64_t seq;
     uint32_t type; /* enum yard_cmd_type */
     uint32_t generation;
     union {
         struct yard_cmd_loc loc;
+        struct yard_cmd_member member;
         uint8_t raw[240];
     } u;
 };
+
+/*
+ * Fill *cmd as a MEMBER_ADD or MEMBER_DEL (type) of node's data address
+ * ipv4 (network byte order), with sequence number seq and generation (the
+ * open sync's, or 0). The rest of the record is zeroed. Any process; no
+ * system call.
+ */
+void yard_cmd_member_init(struct yard_cmd *cmd, uint32_t type, uint32_t ipv4, uint32_t node,
+                          uint64_t seq, uint32_t generation);
 
 /* Punts, dataplane -> control: a control message (kind 1-4) as received. */
 #define YARD_PUNT_MAX_BYTES 1480

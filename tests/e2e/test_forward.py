@@ -232,21 +232,26 @@ def test_ttl_expired(build):
 
 
 def test_kinds(build):
-    """Router-only kinds are dropped as bad_kind; REGISTER is punted to the control plane."""
+    """Router-only kinds are dropped (ACK, NACK as bad_kind, FANOUT from a host that is
+    not a cluster member as fanout_not_member); REGISTER is punted to the control plane."""
     with Lab("ab") as lab, Dataplane(lab, build, [Route("svc.b", lab.b.ip, SVC_B_PORT)]) as dp:
         rx = lab.b.listen(SVC_B_PORT)
         before = dp.counters()
         # ACK, NACK and FANOUT come from routers, never from applications.
         lab.a.send(dp.addr(lab.a),
                    [Envelope("svc.b", "svc.a", kind=k, id=k).encode() for k in (5, 6, 7)])
-        dp.wait_counter("bad_kind", before["bad_kind"] + 3)
+        dp.wait_counter("bad_kind", before["bad_kind"] + 2)
+        dp.wait_counter("fanout_not_member", before["fanout_not_member"] + 1)
         # A REGISTER goes to the control plane, not to svc.b.
         lab.a.send(dp.addr(lab.a), Envelope("svc.b", "svc.a", kind=1, id=1).encode())
         dp.wait_counter("punted", before["punted"] + 1)
         rx.expect_nothing(1.0)
         after = dp.counters()
-        check(delta(before, after, "bad_kind") == 3, "bad_kind rose by %d for kinds 5, 6, 7" % (
+        check(delta(before, after, "bad_kind") == 2, "bad_kind rose by %d for kinds 5, 6" % (
             delta(before, after, "bad_kind")))
+        check(delta(before, after, "fanout_not_member") == 1,
+              "fanout_not_member rose by %d for a FANOUT from an application" % (
+                  delta(before, after, "fanout_not_member")))
         check(delta(before, after, "punted") == 1, "punted rose by %d for one REGISTER" % (
             delta(before, after, "punted")))
         d = delta(before, after, "routed")

@@ -2,7 +2,7 @@
  * parse_check.c - runs the envelope parser over payloads given as hex, one
  * per line on stdin, and prints one JSON object per line on stdout:
  *   {"ok":true,"ver":1,"kind":0,"dst":"<hex>","src":"<hex>","prio":2,
- *    "ttl":16,"ttl_off":23,"id":42,"body":"<hex>"}
+ *    "ttl":16,"ttl_off":23,"kind_off":2,"id":42,"body":"<hex>"}
  * or {"ok":false,"error":"truncated"}.
  *
  * It exists so that encoders in other languages (test_parse_python.py uses
@@ -69,8 +69,8 @@ static int check_line(const char *line, size_t n, unsigned long lineno)
         printf("{\"ok\":true,\"ver\":%u,\"kind\":%u", env.ver, env.kind);
         print_hex("dst", p + env.dst_off, env.dst_len);
         print_hex("src", p + env.src_off, env.src_len);
-        printf(",\"prio\":%u,\"ttl\":%u,\"ttl_off\":%u,\"id\":%llu", env.prio, env.ttl, env.ttl_off,
-               (unsigned long long)env.id);
+        printf(",\"prio\":%u,\"ttl\":%u,\"ttl_off\":%u,\"kind_off\":%u,\"id\":%llu", env.prio,
+               env.ttl, env.ttl_off, env.kind_off, (unsigned long long)env.id);
         print_hex("body", p + env.body_off, env.body_len);
         printf(",\"body_off\":%u}\n", env.body_off);
     }

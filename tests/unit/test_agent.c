@@ -23,8 +23,11 @@
 #include <rte_ring.h>
 #include <rte_udp.h>
 
+#include <urcu-qsbr.h>
+
 #include "agent.h"
 #include "dp_fixture.h"
+#include "members.h"
 #include "reply.h"
 #include "yard_shm.h"
 
@@ -41,6 +44,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+    yard_members_free(&yard_dp.members);
     yard_test_dp_stop();
 }
 
@@ -310,6 +314,178 @@ Test(agent, commands_beyond_the_rings_size_are_all_applied)
     cr_assert_eq(hdr()->dir_names, n);
     cr_assert_eq(hdr()->dir_locations, n);
     cr_assert(worker_sees("p0") && worker_sees("p29999"));
+}
+
+/* ---- Cluster members: the sources FANOUT is accepted from ---- */
+
+static struct yard_cmd member_cmd(unsigned type, uint32_t ipv4, uint32_t node)
+{
+    struct yard_cmd c;
+    yard_cmd_member_init(&c, type, ipv4, node, next_seq++, 0);
+    return c;
+}
+
+/* What a worker's check of a FANOUT's source says. */
+static bool worker_accepts(uint32_t ipv4)
+{
+    return yard_members_has(&yard_dp.members, ipv4);
+}
+
+Test(agent, member_commands_keep_the_addresses_fanout_is_accepted_from)
+{
+    cr_assert_not(worker_accepts(yt_ip4(198, 18, 0, 7)), "no member before any command");
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(198, 18, 0, 7), 2));
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(198, 18, 1, 8), 3));
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(198, 18, 0, 7), 2)); /* a refresh */
+    serve();
+    cr_assert_eq(hdr()->cmd_applied, 3);
+    cr_assert_eq(hdr()->cmd_rejected, 0);
+    cr_assert_eq(hdr()->dir_members, 2);
+    cr_assert(worker_accepts(yt_ip4(198, 18, 0, 7)));
+    cr_assert(worker_accepts(yt_ip4(198, 18, 1, 8)));
+    cr_assert_not(worker_accepts(yt_ip4(198, 18, 0, 8)));
+    cr_assert_not(worker_accepts(yt_ip4(198, 18, 1, 7)));
+
+    push(member_cmd(YARD_CMD_MEMBER_DEL, yt_ip4(198, 18, 0, 7), 2));
+    push(member_cmd(YARD_CMD_MEMBER_DEL, yt_ip4(198, 18, 0, 7), 2)); /* absent: no error */
+    push(member_cmd(YARD_CMD_MEMBER_DEL, yt_ip4(198, 18, 1, 8), 9)); /* another node's: kept */
+    serve();
+    cr_assert_eq(hdr()->cmd_applied, 6);
+    cr_assert_eq(hdr()->cmd_rejected, 0);
+    cr_assert_eq(hdr()->dir_members, 1);
+    cr_assert_not(worker_accepts(yt_ip4(198, 18, 0, 7)), "refused once removed");
+    cr_assert(worker_accepts(yt_ip4(198, 18, 1, 8)));
+}
+
+Test(agent, members_that_cannot_be_are_rejected_and_counted)
+{
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(198, 18, 0, 7), 0));      /* this node */
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(0, 0, 0, 0), 2));         /* no address */
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(127, 0, 0, 1), 2));       /* loopback */
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(224, 0, 0, 9), 2));       /* multicast */
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(255, 255, 255, 255), 2)); /* broadcast */
+    serve();
+    cr_assert_eq(hdr()->cmd_rejected, 5);
+    cr_assert_eq(hdr()->cmd_applied, 0);
+    cr_assert_eq(hdr()->dir_members, 0);
+    cr_assert_not(worker_accepts(yt_ip4(198, 18, 0, 7)));
+}
+
+Test(agent, at_most_1024_members)
+{
+    for (unsigned i = 0; i < YARD_MEMBERS_MAX; i++)
+        push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(10, 1, i >> 8, i & 0xff), 100 + i));
+    serve();
+    cr_assert_eq(hdr()->cmd_applied, YARD_MEMBERS_MAX);
+    cr_assert_eq(hdr()->dir_members, YARD_MEMBERS_MAX);
+    for (unsigned i = 0; i < YARD_MEMBERS_MAX; i++)
+        cr_assert(worker_accepts(yt_ip4(10, 1, i >> 8, i & 0xff)), "member %u", i);
+
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(10, 9, 9, 9), 5000)); /* one too many */
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(10, 1, 0, 5), 105));  /* a refresh still goes */
+    serve();
+    cr_assert_eq(hdr()->cmd_rejected, 1, "the 1025th member is refused");
+    cr_assert_eq(hdr()->dir_members, YARD_MEMBERS_MAX);
+    cr_assert_not(worker_accepts(yt_ip4(10, 9, 9, 9)));
+
+    push(member_cmd(YARD_CMD_MEMBER_DEL, yt_ip4(10, 1, 3, 255), 100 + 1023));
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(10, 9, 9, 9), 5000));
+    serve();
+    cr_assert_eq(hdr()->cmd_rejected, 1, "room again after a removal");
+    cr_assert(worker_accepts(yt_ip4(10, 9, 9, 9)));
+    cr_assert_not(worker_accepts(yt_ip4(10, 1, 3, 255)));
+}
+
+Test(agent, a_full_sync_sweeps_the_members_not_re_added)
+{
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(198, 18, 0, 11), 1));
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(198, 18, 0, 12), 2));
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(198, 18, 0, 13), 3));
+    push(add_cmd("svc", YARD_DEST_ENDPOINT, 20, 7000));
+    serve();
+    cr_assert_eq(hdr()->dir_members, 3);
+
+    /* The control plane re-sends what it still has: member 11, a new 14. */
+    push(sync_cmd(YARD_CMD_SYNC_BEGIN, 4));
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(198, 18, 0, 11), 1));
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(198, 18, 0, 14), 4));
+    push(add_cmd("svc", YARD_DEST_ENDPOINT, 20, 7000));
+    serve();
+    cr_assert_eq(hdr()->dir_members, 4, "nothing removed before SYNC_END");
+    for (unsigned h = 11; h <= 14; h++)
+        cr_assert(worker_accepts(yt_ip4(198, 18, 0, h)), "member .%u during the sync", h);
+    cr_assert_eq(hdr()->sync_members_swept, 0);
+
+    push(sync_cmd(YARD_CMD_SYNC_END, 4));
+    serve();
+    cr_assert_eq(hdr()->cmd_rejected, 0);
+    cr_assert_eq(hdr()->dataplane.generation, 4);
+    cr_assert_eq(hdr()->dir_members, 2);
+    cr_assert_eq(hdr()->sync_members_swept, 2);
+    cr_assert_eq(hdr()->sync_swept, 0, "the re-added location stays");
+    cr_assert(worker_accepts(yt_ip4(198, 18, 0, 11)));
+    cr_assert_not(worker_accepts(yt_ip4(198, 18, 0, 12)), "swept");
+    cr_assert_not(worker_accepts(yt_ip4(198, 18, 0, 13)), "swept");
+    cr_assert(worker_accepts(yt_ip4(198, 18, 0, 14)));
+    cr_assert(worker_sees("svc"));
+
+    /* A sync that re-sends no member leaves none. */
+    push(sync_cmd(YARD_CMD_SYNC_BEGIN, 5));
+    push(sync_cmd(YARD_CMD_SYNC_END, 5));
+    serve();
+    cr_assert_eq(hdr()->dir_members, 0);
+    cr_assert_eq(hdr()->sync_members_swept, 4);
+    cr_assert_not(worker_accepts(yt_ip4(198, 18, 0, 11)));
+}
+
+/* A worker: QSBR reader, checks two addresses until told to stop. */
+struct reader_arg {
+    bool stop;
+    unsigned long lookups, misses; /* written by the reader, read once it is running or done */
+};
+
+static void *member_reader(void *p)
+{
+    struct reader_arg *a = p;
+    rcu_register_thread();
+    while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
+        unsigned long misses = 0;
+        for (unsigned i = 0; i < 64; i++) {
+            misses += !yard_members_has(&yard_dp.members, yt_ip4(198, 18, 0, 50));
+            (void)yard_members_has(&yard_dp.members, yt_ip4(198, 18, 0, 51));
+        }
+        __atomic_fetch_add(&a->misses, misses, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&a->lookups, 64, __ATOMIC_RELEASE);
+        rcu_quiescent_state();
+    }
+    rcu_unregister_thread();
+    return NULL;
+}
+
+/* Arrays replaced under a reader: it never sees a table without the member
+ * that stays, and (in the sanitizer build) never reads a freed array. */
+Test(agent, members_change_under_a_reading_worker)
+{
+    push(member_cmd(YARD_CMD_MEMBER_ADD, yt_ip4(198, 18, 0, 50), 1));
+    serve();
+    struct reader_arg arg = {0};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, member_reader, &arg), 0);
+    while (__atomic_load_n(&arg.lookups, __ATOMIC_ACQUIRE) == 0)
+        sched_yield(); /* reading before the first change */
+    for (unsigned i = 0; i < 500; i++) {
+        push(member_cmd(i % 2 ? YARD_CMD_MEMBER_DEL : YARD_CMD_MEMBER_ADD, yt_ip4(198, 18, 0, 51),
+                        2));
+        serve();
+        cr_assert_eq(worker_accepts(yt_ip4(198, 18, 0, 51)), i % 2 == 0, "round %u", i);
+    }
+    unsigned long during = __atomic_load_n(&arg.lookups, __ATOMIC_ACQUIRE);
+    __atomic_store_n(&arg.stop, true, __ATOMIC_RELEASE);
+    pthread_join(t, NULL);
+    cr_assert_geq(during, 64 * 500, "the reader passed a quiescent state per change at least");
+    cr_assert_eq(arg.misses, 0, "%lu of %lu lookups missed the steady member", arg.misses,
+                 arg.lookups);
+    cr_assert_eq(hdr()->cmd_applied, 501);
 }
 
 /* ---- Replies ---- */

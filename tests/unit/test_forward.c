@@ -35,6 +35,7 @@
 #include "dp.h"
 #include "dp_fixture.h"
 #include "forward.h"
+#include "members.h"
 #include "neigh.h"
 #include "parse.h"
 #include "route.h"
@@ -116,6 +117,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+    yard_members_free(&yard_dp.members);
     for (unsigned p = 0; p < NB_PORTS; p++)
         yard_txq_free(&lc.txq[p]);
     rte_ring_free(lc.slow);
@@ -1542,6 +1544,342 @@ Test(forward, topic_copies_to_a_port_without_chains_are_whole_frames)
     rte_pktmbuf_free(out);
     assert_all_rings_empty();
     assert_pool_full();
+}
+
+/* ---- Cluster fan-out: FANOUT copies out, members' FANOUT in ---- */
+
+/* Envelope bytes for a width: 0 is a positive fixint, else uint8..uint64. */
+static unsigned put_uint(uint8_t *out, uint64_t v, unsigned width)
+{
+    static const uint8_t tag[9] = {[1] = 0xcc, [2] = 0xcd, [4] = 0xce, [8] = 0xcf};
+    if (width == 0) {
+        out[0] = (uint8_t)v;
+        return 1;
+    }
+    out[0] = tag[width];
+    for (unsigned i = 0; i < width; i++)
+        out[1 + i] = (uint8_t)(v >> (8 * (width - 1 - i)));
+    return 1 + width;
+}
+
+/*
+ * g's envelope with the array header (1, 3 or 5 bytes), ver and kind in the
+ * widths given (see put_uint), the rest as msgpack-c packs it; *kind_off
+ * is where kind's last byte ends up.
+ */
+static unsigned pack_wide(const struct msg *g, unsigned arr_bytes, unsigned ver_w, unsigned kind_w,
+                          uint8_t *out, unsigned cap, unsigned *kind_off)
+{
+    uint8_t plain[2048];
+    unsigned len = pack(g, plain, sizeof(plain));
+    cr_assert_eq(plain[0], 0x98, "msgpack-c writes a fixarray of 8");
+    cr_assert_eq(plain[1], 1, "and ver as a fixint");
+    cr_assert_eq(plain[2], g->kind, "and kind as a fixint");
+    unsigned n = 0;
+    if (arr_bytes == 1) {
+        out[n++] = 0x98;
+    } else {
+        out[n++] = arr_bytes == 3 ? 0xdc : 0xdd;
+        for (unsigned i = 1; i < arr_bytes; i++)
+            out[n++] = i == arr_bytes - 1 ? 8 : 0;
+    }
+    n += put_uint(out + n, 1, ver_w);
+    n += put_uint(out + n, g->kind, kind_w);
+    *kind_off = n - 1;
+    cr_assert_leq(n + len - 3, cap);
+    memcpy(out + n, plain + 3, len - 3);
+    return n + len - 3;
+}
+
+/* A member's data address, taking effect as the agent would make it (publish). */
+static void member_add(uint32_t ipv4, uint32_t node)
+{
+    cr_assert_eq(yard_members_add(&yard_dp.members, ipv4, node, err, sizeof(err)), 0, "%s", err);
+    cr_assert_geq(yard_members_publish(&yard_dp.members), 0);
+}
+
+static void member_del(uint32_t ipv4, uint32_t node)
+{
+    cr_assert_eq(yard_members_del(&yard_dp.members, ipv4, node), 0);
+    cr_assert_geq(yard_members_publish(&yard_dp.members), 0);
+}
+
+/*
+ * A topic copy as check_copy judges it, but leaving as `kind`: a copy that
+ * differs from the received kind carries the envelope up to its kind
+ * (kind_off + 1 bytes) after its own headers, and shares the body only
+ * after that; its bytes must be the received frame's with the kind byte
+ * replaced (and ttl down by one), both checksums right by recomputation.
+ */
+static void check_copy_kind(struct rte_mbuf *copy, struct rte_mbuf *orig_m, const struct copy *kept,
+                            const struct sent_as *x, unsigned kind_off, unsigned kind,
+                            bool own_prefix)
+{
+    cr_assert_not_null(copy);
+    cr_assert_eq(copy->nb_segs, 2, "headers, then the shared body");
+    cr_assert(RTE_MBUF_DIRECT(copy));
+    cr_assert_eq(copy->pool, yt_hdr_pool);
+    unsigned own = own_prefix ? kind_off + 1 : 0;
+    cr_assert_eq(copy->data_len, 42 + own,
+                 "headers and %u envelope bytes in the header mbuf, not %u", own,
+                 copy->data_len - 42);
+    const struct rte_mbuf *body = copy->next;
+    cr_assert(RTE_MBUF_CLONED(body), "the body is an indirect mbuf");
+    cr_assert_eq(rte_mbuf_from_indirect((struct rte_mbuf *)body), orig_m);
+    cr_assert_eq(rte_pktmbuf_mtod(body, const uint8_t *),
+                 rte_pktmbuf_mtod(orig_m, uint8_t *) + 42 + own,
+                 "the body is the received payload itself, after the copy's own bytes");
+    if (own_prefix)
+        cr_assert_eq(rte_pktmbuf_mtod(copy, const uint8_t *)[42 + kind_off], kind,
+                     "the kind byte is the copy's own");
+    struct copy want = *kept;
+    want.b[42 + kind_off] = (uint8_t)kind;
+    uint8_t flat[2048];
+    unsigned len = chain_bytes(copy, flat, sizeof(flat));
+    check_frame(flat, len, want.b, want.len, x);
+}
+
+/* The copy in port's class queue `cls` that goes to ip; NULL if none. */
+static struct rte_mbuf *take_copy_to(unsigned port, unsigned cls, uint32_t ip,
+                                     struct rte_mbuf **other)
+{
+    struct rte_mbuf *a = take_class(port, cls), *b = take_class(port, cls);
+    cr_assert_not_null(a, "a copy on port %u", port);
+    if (hdrs_of(a).ip->dst_addr == ip) {
+        *other = b;
+        return a;
+    }
+    *other = a;
+    cr_assert_not_null(b, "a second copy on port %u", port);
+    cr_assert_eq(hdrs_of(b).ip->dst_addr, ip);
+    return b;
+}
+
+/* Two appliances' data addresses, as the control plane installs them. */
+#define NODE_B_IP ip4(198, 18, 1, 200)
+#define NODE_C_IP ip4(198, 19, 5, 5) /* behind port 0's gateway */
+static const uint8_t node_b_mac[6] = {0x02, 0x0b, 0x0b, 0, 0, 0x01};
+
+/* "mix": two local subscribers (ports 1 and 0) and two remote appliances. */
+static void install_mixed_topic(const char *name)
+{
+    add_loc(name, YARD_DEST_TOPIC, ip4(198, 18, 1, 61), 9601, sub_mac[0], 0);
+    add_loc(name, YARD_DEST_TOPIC, ip4(198, 18, 0, 64), 9604, sub_mac[3], 0);
+    add_loc(name, YARD_DEST_TOPIC, NODE_B_IP, DATA_PORT, node_b_mac, 2);
+    add_loc(name, YARD_DEST_TOPIC, NODE_C_IP, DATA_PORT, gateway_mac, 3);
+}
+
+/*
+ * Send g to "mix" from port 0 (kind widths as given) and check the four
+ * copies: the local ones as MSG with a plain 42-byte header, the two to
+ * other appliances as FANOUT with their own prefix; ttl down once.
+ */
+static void send_mixed(struct msg *g, unsigned arr_bytes, unsigned ver_w, unsigned kind_w,
+                       bool udp_cksum)
+{
+    uint8_t env[2048];
+    unsigned kind_off;
+    unsigned len = pack_wide(g, arr_bytes, ver_w, kind_w, env, sizeof(env), &kind_off);
+    struct rte_mbuf *m = frame(0, env, len);
+    if (!udp_cksum)
+        hdrs_of(m).udp->dgram_cksum = 0;
+    struct copy c;
+    keep(&c, m);
+    burst1(m);
+    const char *what = "MSG to a topic with local and remote locations";
+    struct delta d = {0};
+    d.events[YARD_EV_RX_PACKETS] = 1;
+    d.events[YARD_EV_RX_MESSAGES] = 1;
+    d.events[YARD_EV_FANOUT_COPIES] = 4;
+    d.events[YARD_EV_ROUTED] = 4;
+    d.routed[g->prio] = 4;
+    check_counters(&d, what);
+    cr_assert_eq(rte_mbuf_refcnt_read(m), 4, "one shared body for four copies");
+
+    struct rte_mbuf *local1, *local0, *remote_b, *remote_c;
+    remote_b = take_copy_to(1, g->prio, NODE_B_IP, &local1);
+    remote_c = take_copy_to(0, g->prio, NODE_C_IP, &local0);
+    assert_all_rings_empty();
+    struct sent_as x1 = {1, sub_mac[0], ip4(198, 18, 1, 61), 9601};
+    struct sent_as x0 = {0, sub_mac[3], ip4(198, 18, 0, 64), 9604};
+    struct sent_as xb = {1, node_b_mac, NODE_B_IP, DATA_PORT};
+    struct sent_as xc = {0, gateway_mac, NODE_C_IP, DATA_PORT};
+    check_copy_kind(local1, m, &c, &x1, kind_off, YARD_KIND_MSG, false);
+    check_copy_kind(local0, m, &c, &x0, kind_off, YARD_KIND_MSG, false);
+    check_copy_kind(remote_b, m, &c, &xb, kind_off, YARD_KIND_FANOUT, true);
+    check_copy_kind(remote_c, m, &c, &xc, kind_off, YARD_KIND_FANOUT, true);
+    /* The remote copies say FANOUT to a parser too. */
+    uint8_t flat[2048];
+    unsigned flen = chain_bytes(remote_b, flat, sizeof(flat));
+    struct yard_envelope e;
+    cr_assert_eq(yard_envelope_parse(flat + 42, flen - 42, &e), YARD_PARSE_OK);
+    cr_assert_eq(e.kind, YARD_KIND_FANOUT);
+    cr_assert_eq(e.ttl, g->ttl - 1, "ttl decremented once, not once per copy");
+    cr_assert_eq(rte_pktmbuf_mtod(m, uint8_t *)[42 + kind_off], YARD_KIND_MSG,
+                 "the shared payload still says MSG");
+    rte_pktmbuf_free(local1);
+    rte_pktmbuf_free(local0);
+    rte_pktmbuf_free(remote_b);
+    rte_pktmbuf_free(remote_c);
+    assert_pool_full();
+}
+
+Test(forward, topic_copies_to_other_nodes_leave_as_fanout)
+{
+    install_mixed_topic("mix");
+    struct msg g = msg_to("mix", 2, 31337);
+    g.body_len = 120;
+    send_mixed(&g, 1, 0, 0, true);
+}
+
+Test(forward, fanout_copies_in_every_kind_width)
+{
+    install_mixed_topic("mix");
+    static const unsigned widths[] = {0, 1, 2, 4, 8}; /* fixint, cc, cd, ce, cf */
+    for (unsigned w = 0; w < 5; w++) {
+        struct msg g = msg_to("mix", w % 4, 100 + w);
+        send_mixed(&g, 1, 0, widths[w], true);
+        send_mixed(&g, 1, widths[w], widths[w], false); /* wide ver too, no UDP checksum */
+    }
+    /* The longest prefix there is: array32, ver and kind as uint64. */
+    struct msg g = msg_to("mix", 1, 7);
+    send_mixed(&g, 5, 8, 8, true);
+}
+
+Test(forward, fanout_copies_to_a_port_without_chains_are_whole_frames)
+{
+    yard_dp.ports[1].tx_chains = false;
+    add_loc("flatmix", YARD_DEST_TOPIC, NODE_B_IP, DATA_PORT, node_b_mac, 2);
+    for (unsigned kind_w = 0; kind_w <= 8; kind_w = kind_w ? kind_w * 2 : 1) {
+        struct msg g = msg_to("flatmix", 3, 5);
+        uint8_t env[2048];
+        unsigned kind_off;
+        unsigned len = pack_wide(&g, 3, kind_w, kind_w, env, sizeof(env), &kind_off);
+        struct rte_mbuf *m = frame(0, env, len);
+        struct copy c;
+        keep(&c, m);
+        burst1(m);
+        struct rte_mbuf *out = take_class(1, 3);
+        c.b[42 + kind_off] = YARD_KIND_FANOUT;
+        struct sent_as x = {1, node_b_mac, NODE_B_IP, DATA_PORT};
+        check_forwarded(out, c.b, c.len, &x);
+        cr_assert_eq(out->pool, yt_pool);
+        rte_pktmbuf_free(out);
+        assert_all_rings_empty();
+        assert_pool_full();
+    }
+}
+
+/* A FANOUT datagram from port rx's host (198.18.rx.100) to dst. */
+static struct rte_mbuf *fanout_frame(unsigned rx, const char *dst, unsigned ttl, unsigned kind_w,
+                                     unsigned *kind_off)
+{
+    struct msg g = msg_to(dst, 1, 4040);
+    g.kind = YARD_KIND_FANOUT;
+    g.ttl = ttl;
+    uint8_t env[2048];
+    unsigned len = pack_wide(&g, 1, 0, kind_w, env, sizeof(env), kind_off);
+    return frame(rx, env, len);
+}
+
+Test(forward, fanout_from_a_member_reaches_local_subscribers_only_as_msg)
+{
+    install_mixed_topic("mix");
+    member_add(ip4(198, 18, 0, 100), 2);
+    static const unsigned widths[] = {0, 1, 2, 4, 8};
+    for (unsigned w = 0; w < 5; w++) {
+        unsigned kind_off;
+        struct rte_mbuf *m = fanout_frame(0, "mix", 9, widths[w], &kind_off);
+        struct copy c;
+        keep(&c, m);
+        burst1(m);
+        struct delta d = {0};
+        d.events[YARD_EV_RX_PACKETS] = 1;
+        d.events[YARD_EV_RX_MESSAGES] = 1;
+        d.events[YARD_EV_FANOUT_COPIES] = 2;
+        d.events[YARD_EV_ROUTED] = 2;
+        d.routed[1] = 2;
+        check_counters(&d, "FANOUT from a member");
+        /* Only the two local subscribers: nothing back out to the nodes. */
+        struct rte_mbuf *to1 = take_class(1, 1), *to0 = take_class(0, 1);
+        assert_all_rings_empty();
+        struct sent_as x1 = {1, sub_mac[0], ip4(198, 18, 1, 61), 9601};
+        struct sent_as x0 = {0, sub_mac[3], ip4(198, 18, 0, 64), 9604};
+        /* Every copy is MSG: the shared body itself was made MSG. */
+        check_copy_kind(to1, m, &c, &x1, kind_off, YARD_KIND_MSG, false);
+        check_copy_kind(to0, m, &c, &x0, kind_off, YARD_KIND_MSG, false);
+        uint8_t flat[2048];
+        unsigned flen = chain_bytes(to1, flat, sizeof(flat));
+        struct yard_envelope e;
+        cr_assert_eq(yard_envelope_parse(flat + 42, flen - 42, &e), YARD_PARSE_OK);
+        cr_assert_eq(e.kind, YARD_KIND_MSG, "applications never see kind 7");
+        cr_assert_eq(e.ttl, 8);
+        rte_pktmbuf_free(to1);
+        rte_pktmbuf_free(to0);
+        assert_pool_full();
+    }
+}
+
+Test(forward, fanout_without_local_subscribers_is_no_route)
+{
+    member_add(ip4(198, 18, 0, 100), 2);
+    add_loc("faraway", YARD_DEST_TOPIC, NODE_B_IP, DATA_PORT, node_b_mac, 2);
+    unsigned kind_off;
+    expect_drop(fanout_frame(0, "faraway", 9, 0, &kind_off), YARD_DROP_NO_ROUTE, true,
+                "FANOUT to a topic with remote locations only");
+    expect_drop(fanout_frame(0, "orders.eu", 9, 0, &kind_off), YARD_DROP_NO_ROUTE, true,
+                "FANOUT to an endpoint");
+    expect_drop(fanout_frame(0, "nobody.here", 9, 0, &kind_off), YARD_DROP_NO_ROUTE, true,
+                "FANOUT to an unknown name");
+    install_mixed_topic("mix");
+    expect_drop(fanout_frame(0, "mix", 1, 0, &kind_off), YARD_DROP_TTL_EXPIRED, true,
+                "FANOUT whose ttl would reach 0");
+}
+
+Test(forward, fanout_from_a_non_member_is_refused)
+{
+    install_mixed_topic("mix");
+    unsigned kind_off;
+    expect_drop(fanout_frame(0, "mix", 9, 0, &kind_off), YARD_DROP_FANOUT_NOT_MEMBER, true,
+                "FANOUT with no member known");
+
+    member_add(ip4(198, 18, 0, 100), 2);
+    member_add(ip4(198, 18, 0, 101), 3);
+    expect_drop(fanout_frame(1, "mix", 9, 0, &kind_off), YARD_DROP_FANOUT_NOT_MEMBER, true,
+                "FANOUT from a host that is not a member");
+    /* Membership is judged before anything else about the message. */
+    expect_drop(fanout_frame(1, "nobody.here", 1, 0, &kind_off), YARD_DROP_FANOUT_NOT_MEMBER, true,
+                "FANOUT from a non-member, to nothing, with ttl 1");
+
+    /* The member's own FANOUT goes through ... */
+    burst1(fanout_frame(0, "mix", 9, 0, &kind_off));
+    cr_assert_eq(lc.stats->events[YARD_EV_FANOUT_COPIES] - before.events[YARD_EV_FANOUT_COPIES], 2);
+    rte_pktmbuf_free(take_class(1, 1));
+    rte_pktmbuf_free(take_class(0, 1));
+    assert_all_rings_empty();
+    assert_pool_full();
+
+    /* ... until it leaves the cluster. */
+    member_del(ip4(198, 18, 0, 100), 2);
+    expect_drop(fanout_frame(0, "mix", 9, 0, &kind_off), YARD_DROP_FANOUT_NOT_MEMBER, true,
+                "FANOUT after MEMBER_DEL");
+}
+
+Test(forward, an_address_stays_a_member_while_any_node_has_it)
+{
+    install_mixed_topic("mix");
+    member_add(ip4(198, 18, 0, 100), 2);
+    member_add(ip4(198, 18, 0, 100), 4); /* two instances behind one address */
+    member_del(ip4(198, 18, 0, 100), 2);
+    unsigned kind_off;
+    burst1(fanout_frame(0, "mix", 9, 0, &kind_off));
+    cr_assert_eq(lc.stats->drops[YARD_DROP_FANOUT_NOT_MEMBER],
+                 before.drops[YARD_DROP_FANOUT_NOT_MEMBER]);
+    rte_pktmbuf_free(take_class(1, 1));
+    rte_pktmbuf_free(take_class(0, 1));
+    member_del(ip4(198, 18, 0, 100), 4);
+    expect_drop(fanout_frame(0, "mix", 9, 0, &kind_off), YARD_DROP_FANOUT_NOT_MEMBER, true,
+                "FANOUT once neither node has the address");
 }
 
 /* ---- Punts: limited per source ---- */

@@ -270,6 +270,10 @@ static void expect_fields(const struct spec *s)
     cr_assert_eq(memcmp(pl.p + env.body_off, s->body, s->body_len), 0);
     cr_assert_eq(pl.p[env.ttl_off], s->ttl, "ttl_off %u does not point at ttl's last byte",
                  env.ttl_off);
+    cr_assert_eq(pl.p[env.kind_off], s->kind, "kind_off %u does not point at kind's last byte",
+                 env.kind_off);
+    cr_assert_lt(env.kind_off, env.dst_off, "kind comes before dst");
+    cr_assert_lt(env.kind_off, YARD_KIND_PREFIX_MAX, "the prefix through kind fits its maximum");
     free(pl.p);
 }
 
@@ -744,6 +748,60 @@ Test(parse, ttl_patch_at_ttl_off)
             free(pl.p);
         }
     }
+}
+
+/*
+ * What a topic copy to another node does: rewrite the byte at kind_off from
+ * MSG to FANOUT (and a received FANOUT back to MSG). In every width the
+ * result must be exactly what a sender encoding the other kind would have
+ * written, and nothing else may change.
+ */
+Test(parse, kind_patch_at_kind_off_in_every_width)
+{
+    for (int w = 0; w < W_INT_COUNT; w++) {
+        for (int a = 0; a < A_COUNT; a++) {
+            struct spec s = default_spec();
+            s.w_kind = all_int_widths[w];
+            s.w_arr = (enum arr_width)a;
+            s.w_ver = all_int_widths[w]; /* widest prefix: wide ver too */
+            struct payload pl = encode(&s);
+            struct yard_envelope msg, fan;
+            cr_assert_eq(yard_envelope_parse(pl.p, pl.len, &msg), YARD_PARSE_OK);
+            cr_assert_eq(msg.kind, YARD_KIND_MSG);
+            /* The prefix is the array header, ver and kind, nothing more. */
+            static const unsigned int_bytes[] = {1, 2, 3, 5, 9}, arr_bytes[] = {1, 3, 5};
+            cr_assert_eq(msg.kind_off + 1u, arr_bytes[a] + 2 * int_bytes[w],
+                         "width %d array %d: kind ends at byte %u", w, a, msg.kind_off);
+
+            pl.p[msg.kind_off] = YARD_KIND_FANOUT;
+            cr_assert_eq(yard_envelope_parse(pl.p, pl.len, &fan), YARD_PARSE_OK);
+            cr_assert_eq(fan.kind, YARD_KIND_FANOUT, "width %d: kind %u", w, fan.kind);
+            cr_assert_eq(fan.kind_off, msg.kind_off);
+            cr_assert_eq(fan.ttl, msg.ttl);
+            cr_assert_eq(fan.id, msg.id);
+            cr_assert_eq(fan.dst_off, msg.dst_off);
+            cr_assert_eq(fan.body_off, msg.body_off);
+
+            s.kind = YARD_KIND_FANOUT;
+            struct payload want = encode(&s);
+            cr_assert_eq(want.len, pl.len);
+            cr_assert_eq(memcmp(want.p, pl.p, pl.len), 0, "width %d array %d", w, a);
+
+            pl.p[fan.kind_off] = YARD_KIND_MSG;
+            cr_assert_eq(yard_envelope_parse(pl.p, pl.len, &msg), YARD_PARSE_OK);
+            cr_assert_eq(msg.kind, YARD_KIND_MSG, "and back");
+            free(want.p);
+            free(pl.p);
+        }
+    }
+    /* The widest prefix is the most a copy's header mbuf must hold. */
+    struct spec s = default_spec();
+    s.w_arr = A_32, s.w_ver = W_U64, s.w_kind = W_U64;
+    struct payload pl = encode(&s);
+    struct yard_envelope env;
+    cr_assert_eq(yard_envelope_parse(pl.p, pl.len, &env), YARD_PARSE_OK);
+    cr_assert_eq(env.kind_off + 1u, YARD_KIND_PREFIX_MAX);
+    free(pl.p);
 }
 
 Test(parse, error_names)

@@ -268,6 +268,9 @@ def judge(payload, want, got):
             return f"{key} = {got[key]}, put in {want[key].hex()}"
     if payload[got["ttl_off"]] != want["ttl"]:
         return f"ttl_off {got['ttl_off']} holds {payload[got['ttl_off']]}, not ttl {want['ttl']}"
+    if payload[got["kind_off"]] != want["kind"]:
+        held = payload[got["kind_off"]]
+        return f"kind_off {got['kind_off']} holds {held}, not kind {want['kind']}"
     if got["body_off"] + len(want["body"]) != len(payload):
         return f"body_off {got['body_off']} + body does not end the payload"
     return None
@@ -284,7 +287,10 @@ def main():
 
     passed = failed = 0
     results = run_parse_check(exe, [p for _, p, _ in cases.items])
-    patched = []  # the router's in-place ttl decrement, applied to each valid envelope
+    # The router's in-place changes, applied to each valid envelope: ttl
+    # decremented, and MSG and FANOUT swapped as a topic copy between nodes
+    # swaps them (one byte at kind_off).
+    patched = []
     for (label, payload, want), got in zip(cases.items, results):
         problem = judge(payload, want, got)
         if problem:
@@ -295,14 +301,16 @@ def main():
         if isinstance(want, dict) and want["ttl"] > 0:
             p = bytearray(payload)
             p[got["ttl_off"]] -= 1
-            patched.append((label, bytes(p), dict(want, ttl=want["ttl"] - 1)))
+            kind = {0: 7, 7: 0}.get(want["kind"], want["kind"])
+            p[got["kind_off"]] = kind
+            patched.append((label, bytes(p), dict(want, ttl=want["ttl"] - 1, kind=kind)))
 
     for (label, payload, want), got in zip(patched,
                                            run_parse_check(exe, [p for _, p, _ in patched])):
         problem = judge(payload, want, got)
         if problem:
             failed += 1
-            print(f"FAIL ttl decremented at ttl_off, {label}: {problem}")
+            print(f"FAIL ttl decremented at ttl_off, kind swapped at kind_off, {label}: {problem}")
         else:
             passed += 1
 

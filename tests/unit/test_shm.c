@@ -6,6 +6,7 @@
  * Every test uses its own instance name (with the pid) and unlinks it, so
  * tests can run in parallel with each other and with a real appliance.
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -88,10 +89,11 @@ Test(shm, create_then_open_sees_the_same_header)
     cr_assert_eq(h->punt_record_bytes, sizeof(struct yard_punt));
     cr_assert_eq(h->reply_slots, YARD_SHM_REPLY_SLOTS);
     cr_assert_eq(h->reply_record_bytes, sizeof(struct yard_reply));
-    cr_assert_eq(h->abi_version, 2);
+    cr_assert_eq(h->abi_version, 3);
     /* The directory's numbers start at zero for a new dataplane. */
     cr_assert_eq(h->dir_names + h->dir_locations + h->dir_capacity + h->dir_bytes, 0);
     cr_assert_eq(h->cmd_applied + h->cmd_rejected + h->sync_swept, 0);
+    cr_assert_eq(h->dir_members + h->sync_members_swept, 0);
 
     /* start epoch is wall-clock now, heartbeat is monotonic now */
     uint64_t now = yard_realtime_ns();
@@ -321,6 +323,8 @@ Test(shm, a_dead_dataplane_is_taken_over_in_place_keeping_the_control_side)
     old.hdr->cmd_applied = 20;
     old.hdr->cmd_rejected = 2;
     old.hdr->sync_swept = 3;
+    old.hdr->dir_members = 4;
+    old.hdr->sync_members_swept = 1;
     yard_shm_lcore(&old, 1)->in_use = 1;
     yard_shm_lcore(&old, 1)->events[YARD_EV_ROUTED] = 1000;
     yard_shm_port(&old, 0)->in_use = 1;
@@ -357,6 +361,7 @@ Test(shm, a_dead_dataplane_is_taken_over_in_place_keeping_the_control_side)
     cr_assert_eq(cp.hdr->dataplane.generation, 0, "the new dataplane has synced nothing");
     cr_assert_eq(cp.hdr->dir_names + cp.hdr->dir_locations, 0);
     cr_assert_eq(cp.hdr->cmd_applied + cp.hdr->cmd_rejected + cp.hdr->sync_swept, 0);
+    cr_assert_eq(cp.hdr->dir_members + cp.hdr->sync_members_swept, 0, "no member yet");
 
     yard_shm_close(&dp);
     yard_shm_close(&cp);
@@ -730,4 +735,25 @@ Test(shm, of_dataplanes_starting_together_exactly_one_wins, .timeout = 60)
         if (round % 2 == 0)
             yard_shm_unlink(instance); /* odd rounds race over a dead one's segment */
     }
+}
+
+Test(shm, member_commands_are_built_whole)
+{
+    struct yard_cmd cmd;
+    memset(&cmd, 0xa5, sizeof(cmd)); /* whatever the caller's stack held */
+    yard_cmd_member_init(&cmd, YARD_CMD_MEMBER_ADD, htonl(0xc6120207), 42, 1234, 9);
+    cr_assert_eq(cmd.seq, 1234);
+    cr_assert_eq(cmd.type, YARD_CMD_MEMBER_ADD);
+    cr_assert_eq(cmd.generation, 9);
+    cr_assert_eq(cmd.u.member.ipv4, htonl(0xc6120207), "the address stays in network order");
+    cr_assert_eq(cmd.u.member.node, 42);
+    const uint8_t *rest = cmd.u.raw + sizeof(cmd.u.member);
+    for (size_t i = 0; i < sizeof(cmd.u.raw) - sizeof(cmd.u.member); i++)
+        cr_assert_eq(rest[i], 0, "byte %zu after the member is zero", i);
+
+    yard_cmd_member_init(&cmd, YARD_CMD_MEMBER_DEL, htonl(0xc6120208), 43, 1235, 0);
+    cr_assert_eq(cmd.type, YARD_CMD_MEMBER_DEL);
+    cr_assert_eq(cmd.u.member.ipv4, htonl(0xc6120208));
+    cr_assert_eq(cmd.u.member.node, 43);
+    cr_assert_eq(cmd.generation, 0);
 }
