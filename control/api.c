@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "ctl.h"
 #include "wal.h"
 
@@ -67,7 +68,7 @@ static int status_get(struct yard_ctl *c, struct yard_rpc_call *call)
      * so an answer that says synced never shows an older generation. */
     bool synced = yard_dpsync_synced(dp);
 
-    msgpack_pack_map(pk, 8);
+    msgpack_pack_map(pk, 9);
     yard_rpc_pack_kv_str(pk, "instance", c->cfg.instance);
     yard_rpc_pack_kv_str(pk, "node", c->node);
     yard_rpc_pack_kv_str(pk, "version", YARD_VERSION);
@@ -107,6 +108,12 @@ static int status_get(struct yard_ctl *c, struct yard_rpc_call *call)
     yard_rpc_pack_kv_u64(pk, "routes", d->nb_routes + c->cfg.nb_routes);
     yard_rpc_pack_kv_u64(pk, "locations", d->nb_locs);
 
+    yard_rpc_pack_cstr(pk, "cluster");
+    if (c->cluster != NULL)
+        yard_cluster_pack_status(c->cluster, pk);
+    else
+        msgpack_pack_nil(pk);
+
     yard_rpc_pack_kv_bool(pk, "synced", synced);
     yard_rpc_pack_kv_u64(pk, "seq", dp->next_seq - 1);
     yard_rpc_reply_result(call);
@@ -114,6 +121,19 @@ static int status_get(struct yard_ctl *c, struct yard_rpc_call *call)
 }
 
 /* ---- listing ---- */
+
+static int members_list(struct yard_ctl *c, struct yard_rpc_call *call)
+{
+    if (c->cluster == NULL) {
+        yard_rpc_reply_error(call, YARD_RPC_NOT_FOUND,
+                             "this node is not in a cluster: its configuration has no cluster "
+                             "section");
+        return 0;
+    }
+    yard_cluster_pack_members(c->cluster, call->pk);
+    yard_rpc_reply_result(call);
+    return 0;
+}
 
 struct list_args {
     char prefix[YARD_NAME_MAX + 1];
@@ -155,7 +175,10 @@ static void pack_loc(struct yard_ctl *c, msgpack_packer *pk, const struct yard_c
     yard_rpc_pack_cstr(pk, "ipv4");
     pack_ipv4(pk, l->ipv4);
     yard_rpc_pack_kv_u64(pk, "port", l->udp_port);
-    yard_rpc_pack_kv_str(pk, "node", c->node);
+    const char *node = c->node;
+    if (l->origin == YARD_LOC_REMOTE && c->cluster != NULL)
+        node = yard_cluster_node_name(c->cluster, l->node);
+    yard_rpc_pack_kv_str(pk, "node", node != NULL ? node : "?");
     if (l->expires_ms == 0)
         yard_rpc_pack_kv_nil(pk, "lease_ms_left");
     else
@@ -387,8 +410,9 @@ static int remove_matching(struct yard_ctl *c, struct yard_ctl_name *n, const st
     while (l != NULL) {
         struct yard_ctl_loc *next = l->next;
         bool is_route = l->origin == YARD_LOC_ROUTE;
-        bool match =
-            routes == is_route && (!a->has_ipv4 || (l->ipv4 == a->addr && l->udp_port == a->port));
+        /* Another node's names are its own to remove. */
+        bool match = routes == is_route && l->origin != YARD_LOC_REMOTE &&
+                     (!a->has_ipv4 || (l->ipv4 == a->addr && l->udp_port == a->port));
         bool last = n->nb_locs == 1;
         if (match) {
             uint64_t s;
@@ -766,7 +790,7 @@ static const struct {
     {"topics.del", topics_del},       {"routes.list", routes_list},
     {"routes.add", routes_add},       {"routes.del", routes_del},
     {"config.get", config_get},       {"stats.get", stats_get},
-    {"wait.applied", wait_applied},
+    {"wait.applied", wait_applied},   {"members.list", members_list},
 };
 
 int yard_api_dispatch(void *ctx, struct yard_rpc_call *call)

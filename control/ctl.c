@@ -6,6 +6,11 @@
  * directory change is undone), then the dataplane. Remove: log first (a
  * removal that is not durable must not happen), then the dataplane, then
  * the directory (the location's fields are needed for both).
+ *
+ * REMOTE locations are another node's (the cluster installs them from
+ * gossip): they skip the log, since their owner spreads them again after any
+ * restart. Changes to this node's own names are reported to the cluster,
+ * which spreads them.
  */
 #include "ctl.h"
 
@@ -14,12 +19,20 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster.h"
 #include "records.h"
 #include "wal.h"
 
 uint64_t yard_ctl_now_ms(void)
 {
     return yard_monotonic_ns() / 1000000;
+}
+
+/* One of this node's names may have changed: tell the cluster. */
+static void local_changed(struct yard_ctl *c, unsigned origin, const char *name, unsigned len)
+{
+    if (c->cluster != NULL && yard_loc_is_local(origin))
+        yard_cluster_local_changed(c->cluster, name, len);
 }
 
 int yard_ctl_add(struct yard_ctl *c, const struct yard_ctl_loc_spec *spec,
@@ -39,14 +52,17 @@ int yard_ctl_add(struct yard_ctl *c, const struct yard_ctl_loc_spec *spec,
     if (c->replaying || !changed)
         return 0;
 
-    uint8_t rec[YARD_REC_MAX_BYTES];
-    size_t len = yard_rec_encode_add(rec, loc);
-    if (yard_wal_append(c->wal, rec, len, NULL) < 0) {
-        c->n.wal_errors++;
-        if (created)
-            yard_ctl_dir_remove(&c->dir, loc);
-        return -EIO;
+    if (spec->origin != YARD_LOC_REMOTE) {
+        uint8_t rec[YARD_REC_MAX_BYTES];
+        size_t len = yard_rec_encode_add(rec, loc);
+        if (yard_wal_append(c->wal, rec, len, NULL) < 0) {
+            c->n.wal_errors++;
+            if (created)
+                yard_ctl_dir_remove(&c->dir, loc);
+            return -EIO;
+        }
     }
+    local_changed(c, spec->origin, spec->name, spec->name_len);
     uint64_t s = yard_dpsync_loc(&c->dp, YARD_CMD_LOC_ADD, loc);
     if (seq != NULL)
         *seq = s;
@@ -61,7 +77,7 @@ int yard_ctl_remove(struct yard_ctl *c, struct yard_ctl_loc *loc, uint64_t *seq)
     if (!c->replaying) {
         uint8_t rec[YARD_REC_MAX_BYTES];
         size_t len = yard_rec_encode_del(rec, loc->owner, loc->ipv4, loc->udp_port);
-        if (yard_wal_append(c->wal, rec, len, NULL) < 0) {
+        if (loc->origin != YARD_LOC_REMOTE && yard_wal_append(c->wal, rec, len, NULL) < 0) {
             c->n.wal_errors++;
             return -EIO;
         }
@@ -70,7 +86,13 @@ int yard_ctl_remove(struct yard_ctl *c, struct yard_ctl_loc *loc, uint64_t *seq)
             *seq = s;
         yard_ctl_wake(c);
     }
+    unsigned origin = loc->origin;
+    char name[YARD_NAME_MAX + 1];
+    unsigned name_len = loc->owner->len;
+    memcpy(name, loc->owner->name, name_len);
     yard_ctl_dir_remove(&c->dir, loc);
+    if (!c->replaying)
+        local_changed(c, origin, name, name_len);
     return 0;
 }
 

@@ -26,6 +26,7 @@ struct yard_wal;
 struct yard_rpc_server;
 struct yard_http_server;
 struct yard_api;
+struct yard_cluster;
 
 /* The control plane's own counters (status, stats.get, /metrics). */
 #define YARD_CTL_COUNTERS(X)                                                                 \
@@ -68,6 +69,7 @@ struct yard_ctl {
     struct yard_rpc_server *rpc;
     struct yard_http_server *http;
     struct yard_api *api;
+    struct yard_cluster *cluster; /* NULL: standalone (no cluster section) */
     struct yard_loop_timer *tick; /* 100 ms: heartbeats, leases, compaction */
     struct yard_loop_timer *fast; /* 1 ms while anything waits on the dataplane */
     bool fast_on;

@@ -183,7 +183,7 @@ static void account(struct yard_ctl_dir *d, const struct yard_ctl_name *n, int s
 /* Would refreshing l with s change anything but its lease's end? */
 static bool same_location(const struct yard_ctl_loc *l, const struct yard_ctl_loc_spec *s)
 {
-    return l->origin == s->origin && l->has_mac == s->has_mac &&
+    return l->origin == s->origin && l->node == s->node && l->has_mac == s->has_mac &&
            (!l->has_mac || memcmp(l->mac, s->mac, 6) == 0) && l->sub_len == s->sub_len &&
            (s->sub_len == 0 || memcmp(l->sub, s->sub, s->sub_len) == 0) &&
            l->lease_ms == s->lease_ms;
@@ -232,6 +232,7 @@ int yard_ctl_dir_add(struct yard_ctl_dir *d, const struct yard_ctl_loc_spec *spe
         wheel_unlink(d, l);
     }
     l->origin = spec->origin;
+    l->node = spec->origin == YARD_LOC_REMOTE ? spec->node : 0;
     if (l->origin == YARD_LOC_ROUTE)
         d->nb_routes++;
     l->has_mac = spec->has_mac;
@@ -339,6 +340,8 @@ const char *yard_loc_origin_name(unsigned origin)
         return "static";
     case YARD_LOC_REGISTERED:
         return "registered";
+    case YARD_LOC_REMOTE:
+        return "remote";
     default:
         return "unknown";
     }

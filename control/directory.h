@@ -9,6 +9,8 @@
  *   ROUTE       a static route (routes.add): at most one per name
  *   STATIC      an endpoint location added by the operator (endpoints.add)
  *   REGISTERED  REGISTER / SUBSCRIBE from an application, with a lease
+ *   REMOTE      hosted by another cluster node (node != 0): the location is
+ *               that node's data address; never logged, never leased
  *
  * Leased locations sit in a timing wheel of 100 ms slots, so expiring and
  * renewing are O(1) whatever the number of names; yard_dir_expire() pops
@@ -31,7 +33,14 @@ enum yard_loc_origin {
     YARD_LOC_ROUTE = 0,
     YARD_LOC_STATIC = 1,
     YARD_LOC_REGISTERED = 2,
+    YARD_LOC_REMOTE = 3,
 };
+
+/* Origins this node is the single writer of, which the cluster spreads. */
+static inline bool yard_loc_is_local(unsigned origin)
+{
+    return origin == YARD_LOC_STATIC || origin == YARD_LOC_REGISTERED;
+}
 
 #define YARD_WHEEL_SLOTS   4096u /* 100 ms each: 409.6 s per turn */
 #define YARD_WHEEL_SLOT_MS 100u
@@ -44,6 +53,7 @@ struct yard_ctl_loc {
     uint32_t ipv4;             /* network byte order */
     uint16_t udp_port;         /* host byte order */
     uint8_t origin;            /* enum yard_loc_origin */
+    uint32_t node;             /* REMOTE: the hosting node's number (replica.h); else 0 */
     uint8_t has_mac;
     uint8_t mac[6];
     uint8_t sub_len;                 /* topics: the subscriber's endpoint name */
@@ -95,6 +105,7 @@ struct yard_ctl_loc_spec {
     unsigned name_len;
     uint8_t type; /* enum yard_dest_type */
     uint8_t origin;
+    uint32_t node; /* REMOTE only */
     uint32_t ipv4;
     uint16_t udp_port;
     bool has_mac;

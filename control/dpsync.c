@@ -160,12 +160,34 @@ static void fill_loc(struct yard_cmd *cmd, const struct yard_ctl_loc *loc)
     memcpy(c->name, n->name, n->len);
     c->name[n->len] = 0;
     c->dest_type = n->type;
-    c->origin = loc->origin == YARD_LOC_REGISTERED ? YARD_ORIGIN_REGISTERED : YARD_ORIGIN_STATIC;
+    c->origin = loc->origin == YARD_LOC_REGISTERED ? YARD_ORIGIN_REGISTERED
+                : loc->origin == YARD_LOC_REMOTE   ? YARD_ORIGIN_REMOTE
+                                                   : YARD_ORIGIN_STATIC;
     c->has_mac = loc->has_mac;
     memcpy(c->mac, loc->mac, sizeof(c->mac));
     c->udp_port = loc->udp_port;
     c->ipv4 = loc->ipv4;
-    c->node = 0;
+    c->node = loc->node;
+}
+
+static void fill_member(struct yard_cmd *cmd, uint32_t ipv4, uint32_t node)
+{
+    cmd->u.member.ipv4 = ipv4;
+    cmd->u.member.node = node;
+}
+
+/* Queue cmd (type and body filled) with the next sequence number. */
+static uint64_t queue_cmd(struct yard_dpsync *s, struct yard_cmd *cmd)
+{
+    cmd->seq = s->next_seq;
+    if (!queue_push(s, cmd)) {
+        /* Too far behind: the directory itself is the queue now. */
+        s->queue_overflows++;
+        yard_dpsync_full_sync(s);
+        return s->next_seq; /* covered by the sync's commands */
+    }
+    s->next_seq++;
+    return cmd->seq;
 }
 
 uint64_t yard_dpsync_loc(struct yard_dpsync *s, uint32_t type, const struct yard_ctl_loc *loc)
@@ -176,15 +198,18 @@ uint64_t yard_dpsync_loc(struct yard_dpsync *s, uint32_t type, const struct yard
     memset(&cmd, 0, sizeof(cmd));
     cmd.type = type;
     fill_loc(&cmd, loc);
-    cmd.seq = s->next_seq;
-    if (!queue_push(s, &cmd)) {
-        /* Too far behind: the directory itself is the queue now. */
-        s->queue_overflows++;
-        yard_dpsync_full_sync(s);
-        return s->next_seq; /* covered by the sync's commands */
-    }
-    s->next_seq++;
-    return cmd.seq;
+    return queue_cmd(s, &cmd);
+}
+
+uint64_t yard_dpsync_member(struct yard_dpsync *s, uint32_t type, uint32_t ipv4, uint32_t node)
+{
+    if (!s->attached)
+        return 0;
+    struct yard_cmd cmd;
+    memset(&cmd, 0, sizeof(cmd));
+    cmd.type = type;
+    fill_member(&cmd, ipv4, node);
+    return queue_cmd(s, &cmd);
 }
 
 void yard_dpsync_full_sync(struct yard_dpsync *s)
@@ -193,6 +218,7 @@ void yard_dpsync_full_sync(struct yard_dpsync *s)
     s->q_head = 0;
     s->syncing = true;
     s->sync_begun = false;
+    s->sync_members_done = false;
     s->sync_gen = s->synced_gen + 1;
     uint32_t dp_gen = s->attached ? (uint32_t)s->shm.hdr->dataplane.generation : 0;
     if (s->sync_gen <= dp_gen)
@@ -207,6 +233,31 @@ static bool ring_put(struct yard_dpsync *s, struct rte_ring *r, struct yard_cmd 
         return false;
     s->last_pushed_seq = cmd->seq;
     s->cmds_pushed++;
+    return true;
+}
+
+/* The sync's members: every live cluster node with a data address. */
+static bool pump_sync_members(struct yard_dpsync *s, struct rte_ring *r)
+{
+    unsigned n = 0;
+    for (const struct yard_replica_owner *o = s->replica ? s->replica->owners : NULL; o != NULL;
+         o = o->next)
+        n += o->live && o->node_id != 0 && o->data_ipv4 != 0;
+    if (rte_ring_free_count(r) < n + 1) /* and room for SYNC_END */
+        return false;
+    for (const struct yard_replica_owner *o = s->replica ? s->replica->owners : NULL; o != NULL;
+         o = o->next) {
+        if (!o->live || o->node_id == 0 || o->data_ipv4 == 0)
+            continue;
+        struct yard_cmd cmd;
+        memset(&cmd, 0, sizeof(cmd));
+        cmd.type = YARD_CMD_MEMBER_ADD;
+        cmd.generation = s->sync_gen;
+        fill_member(&cmd, o->data_ipv4, o->node_id);
+        cmd.seq = s->next_seq;
+        ring_put(s, r, &cmd);
+        s->next_seq++;
+    }
     return true;
 }
 
@@ -242,6 +293,13 @@ static bool pump_sync(struct yard_dpsync *s, struct rte_ring *r)
                 return true; /* cannot happen: free count checked */
             s->next_seq++;
         }
+    }
+    /* Members go last, in one piece, right before SYNC_END (there is room
+     * for both when pump_sync_members says so). */
+    if (!s->sync_members_done) {
+        if (!pump_sync_members(s, r))
+            return true;
+        s->sync_members_done = true;
     }
     s->dir->cursor_active = false;
     memset(&cmd, 0, sizeof(cmd));

@@ -26,6 +26,7 @@
 #include <sys/types.h>
 
 #include "directory.h"
+#include "replica.h"
 #include "yard_shm.h"
 
 /* Queued commands beyond this trigger a full sync instead (64 MB). */
@@ -58,12 +59,14 @@ struct yard_dpsync {
 
     /* Full sync in progress. */
     bool syncing;
-    bool sync_begun; /* SYNC_BEGIN is in the ring */
+    bool sync_begun;        /* SYNC_BEGIN is in the ring */
+    bool sync_members_done; /* the members are in the ring */
     uint32_t sync_gen;
     uint64_t sync_end_seq; /* SYNC_END's sequence, once pushed */
     uint32_t synced_gen;   /* last generation whose SYNC_END was pushed */
 
     struct yard_ctl_dir *dir;
+    const struct yard_replica *replica; /* cluster members for full syncs; NULL: standalone */
     uint64_t start_epoch_ns;
 
     /* Counters for status and metrics. */
@@ -86,6 +89,11 @@ bool yard_dpsync_tick(struct yard_dpsync *s);
 /* Queue the command for a location's addition or removal; returns its seq
  * (0 when no dataplane is attached: the next full sync will carry it). */
 uint64_t yard_dpsync_loc(struct yard_dpsync *s, uint32_t type, const struct yard_ctl_loc *loc);
+
+/* Queue MEMBER_ADD or MEMBER_DEL (type) for a cluster member's data
+ * address ipv4 (network order) and node number; returns its seq (0 when no
+ * dataplane is attached). */
+uint64_t yard_dpsync_member(struct yard_dpsync *s, uint32_t type, uint32_t ipv4, uint32_t node);
 
 /* Push what fits into the ring. True while work remains (call again soon). */
 bool yard_dpsync_pump(struct yard_dpsync *s);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "cluster.h"
 #include "ctl.h"
 #include "http.h"
 #include "metrics.h"
@@ -30,6 +31,7 @@
 
 #define DEFAULT_CONFIG  "/etc/switchyard/yard.yaml"
 #define TICK_MS         100
+#define LEAVE_MS        1500 /* a graceful leave's time to gossip the news */
 #define SLOW_POLL_MS    10
 #define ACTIVE_HOLD_MS  1000
 #define EXPIRE_PER_TICK 20000 /* 200,000 expiries/s at most */
@@ -119,6 +121,8 @@ static int emit_directory(void *arg, struct yard_wal_snapshot_writer *sw)
     uint8_t rec[YARD_REC_MAX_BYTES];
     for (const struct yard_ctl_name *n = c->dir.head; n != NULL; n = n->next)
         for (const struct yard_ctl_loc *l = n->locs; l != NULL; l = l->next) {
+            if (l->origin == YARD_LOC_REMOTE)
+                continue; /* another node's: never logged */
             int rc = yard_wal_snapshot_add(sw, rec, yard_rec_encode_add(rec, l));
             if (rc < 0)
                 return rc;
@@ -136,6 +140,8 @@ static void on_tick(struct yard_loop *loop, uint64_t expirations, void *arg)
     if (c->dp.syncing || c->dp.q_len > 0)
         yard_ctl_wake(c);
     expire_leases(c);
+    if (c->cluster != NULL)
+        yard_cluster_tick(c->cluster, yard_ctl_now_ms());
     if (yard_wal_should_compact(c->wal)) {
         if (yard_wal_compact(c->wal, emit_directory, c) == 0)
             c->n.compactions++;
@@ -235,6 +241,8 @@ static void metrics_extra(struct yard_metrics_writer *out, void *arg)
                          rs->requests);
     yard_metrics_counter(out, "yard_api_errors_total", "management API error responses", NULL,
                          rs->errors);
+    if (c->cluster != NULL)
+        yard_cluster_metrics(c->cluster, out);
 }
 
 static int serve_metrics(const struct yard_http_request *req, struct yard_http_reply *reply,
@@ -316,6 +324,14 @@ static int start(struct yard_ctl *c)
         yard_http_route(c->http, "/health/ready", serve_health, c);
     }
 
+    if (c->cfg.cluster.enabled) {
+        rc = yard_cluster_create(c, &c->cluster, err, sizeof(err));
+        if (rc < 0) {
+            fprintf(stderr, "yard-control: %s\n", err);
+            return rc;
+        }
+    }
+
     c->tick = yard_loop_timer_add(&c->loop, TICK_MS, on_tick, c);
     c->fast = yard_loop_timer_add(&c->loop, SLOW_POLL_MS, on_fast, c);
     if (c->tick == NULL || c->fast == NULL || yard_loop_after(&c->loop, round_end, c) < 0) {
@@ -330,6 +346,10 @@ static int start(struct yard_ctl *c)
 
 static void stop(struct yard_ctl *c)
 {
+    /* Tell the cluster first, while everything still answers. */
+    yard_cluster_leave(c->cluster, LEAVE_MS);
+    yard_cluster_destroy(c->cluster);
+    c->cluster = NULL;
     yard_api_fini(c);
     if (c->wal != NULL) {
         yard_wal_sync(c->wal);
@@ -430,7 +450,8 @@ int main(int argc, char **argv)
          copy_opt(cc->metrics_listen, sizeof(cc->metrics_listen), metrics, "--metrics")) ||
         (node && copy_opt(cc->node_name, sizeof(cc->node_name), node, "--node")))
         return 2;
-    if (strcmp(cc->metrics_listen, "off") != 0) {
+    /* "off" from --metrics; "" when the file says off. */
+    if (strcmp(cc->metrics_listen, "off") != 0 && cc->metrics_listen[0] != 0) {
         uint32_t addr;
         uint16_t port;
         if (yard_http_parse_listen(cc->metrics_listen, &addr, &port) < 0) {

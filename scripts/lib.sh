@@ -12,7 +12,7 @@ YARD_BUILD_PACKAGES=(
 )
 # What the tests use on top: kernel applications in namespaces, Python's
 # msgpack as an independent encoder, and the formatting check.
-YARD_TEST_PACKAGES=(python3-msgpack iproute2 ethtool clang-format procps prometheus)
+YARD_TEST_PACKAGES=(python3-msgpack iproute2 ethtool clang-format procps prometheus serf nftables)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -357,6 +357,41 @@ int yard_cli_routes_list(const struct yard_cli_remote *r)
     return simple(r, "routes.list", NULL, routes_table);
 }
 
+static int members_table(const msgpack_object *list)
+{
+    if (!is_array(list))
+        return YARD_CLI_EXIT_DAEMON;
+    static const char *const titles[] = {"NAME", "ADDRESS", "STATE", "INCARNATION",
+                                         "ROLE", "DATA",    "NAMES"};
+    struct yard_cli_table t;
+    if (yard_cli_table_init(&t, "<<<><<>", 7, titles) != 0)
+        return YARD_CLI_EXIT_DAEMON;
+    for (uint32_t i = 0; i < list->via.array.size; i++) {
+        const msgpack_object *e = &list->via.array.ptr[i];
+        char name[272], addr[64], state[16], inc[16], role[32], data[64], names[24];
+        const msgpack_object *self = yard_cli_field(e, "self");
+        yard_cli_field_text(e, "name", name, sizeof(name) - 8);
+        if (self != NULL && self->type == MSGPACK_OBJECT_BOOLEAN && self->via.boolean)
+            strcat(name, " (self)");
+        const char *row[] = {name,
+                             yard_cli_field_text(e, "address", addr, sizeof(addr)),
+                             yard_cli_field_text(e, "state", state, sizeof(state)),
+                             yard_cli_field_text(e, "incarnation", inc, sizeof(inc)),
+                             yard_cli_field_text(e, "role", role, sizeof(role)),
+                             yard_cli_field_text(e, "data", data, sizeof(data)),
+                             yard_cli_field_text(e, "names", names, sizeof(names))};
+        yard_cli_table_add(&t, row);
+    }
+    yard_cli_table_print(&t, stdout);
+    yard_cli_table_free(&t);
+    return 0;
+}
+
+int yard_cli_members_list(const struct yard_cli_remote *r)
+{
+    return simple(r, "members.list", NULL, members_table);
+}
+
 /* ---- changes ---- */
 
 /*

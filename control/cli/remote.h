@@ -56,6 +56,7 @@ int yard_cli_endpoints_del(const struct yard_cli_remote *r, const char *name,
                            const struct yard_cli_addr *addr, const struct yard_cli_wait *w);
 int yard_cli_topics_list(const struct yard_cli_remote *r, const char *prefix);
 int yard_cli_routes_list(const struct yard_cli_remote *r);
+int yard_cli_members_list(const struct yard_cli_remote *r);
 /* mac NULL: resolved by ARP. */
 int yard_cli_routes_add(const struct yard_cli_remote *r, const char *name,
                         const struct yard_cli_addr *addr, const char *mac,

@@ -384,6 +384,14 @@ static int v_endpoints_list(struct cli *cli, const struct verb *v, char **pos, i
     return yard_cli_endpoints_list(&r, npos > 0 ? pos[0] : NULL);
 }
 
+static int v_members_list(struct cli *cli, const struct verb *v, char **pos, int npos,
+                          const struct verb_opts *o)
+{
+    (void)v, (void)pos, (void)npos, (void)o;
+    struct yard_cli_remote r = remote_of(cli);
+    return yard_cli_members_list(&r);
+}
+
 static int bad_addr(const char *noun, const char *verb, const char *arg)
 {
     fprintf(stderr, "yardctl %s %s: '%s' is not IPV4:PORT (e.g. 198.18.0.10:9000, port 1-65535)\n",
@@ -506,6 +514,15 @@ static const struct verb endpoints_verbs[] = {
      "endpoints.add", OPT_WAIT | OPT_LEASE | OPT_TIMEOUT, 2, 2, v_endpoints_add},
     {"del", "NAME [IPV4:PORT] [--wait]", "Remove one location of endpoint NAME, or all of them.",
      WAIT_HELP, "endpoints.del", OPT_WAIT | OPT_TIMEOUT, 1, 2, v_endpoints_del},
+};
+
+static const struct verb members_verbs[] = {
+    {"list", "", "List the cluster's members as this node's gossip sees them.",
+     "Columns: NAME ADDRESS STATE INCARNATION ROLE DATA NAMES. ADDRESS is the gossip\n"
+     "address, STATE alive, suspect, dead or left; ROLE switchyard for appliances\n"
+     "(DATA: where their traffic goes, NAMES: how many names they host) and other\n"
+     "for serf agents and plain memberlist peers.\n",
+     "members.list", 0, 0, 0, v_members_list},
 };
 
 static const struct verb topics_verbs[] = {
@@ -636,6 +653,7 @@ static const struct noun nouns[] = {
     {"endpoints", "list, add and delete endpoints and their locations", VERBS(endpoints_verbs),
      NULL, NULL},
     {"topics", "list topics and their subscribers", VERBS(topics_verbs), NULL, NULL},
+    {"members", "list the cluster's members", VERBS(members_verbs), NULL, NULL},
     {"routes", "list, add and delete static routes", VERBS(routes_verbs), NULL, NULL},
     {"config", "show the running configuration", VERBS(config_verbs), NULL, NULL},
     {"stats",
