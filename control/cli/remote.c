@@ -227,6 +227,20 @@ static int status_table(const msgpack_object *st)
         printf("%s %s %s", i ? "," : "", yard_cli_field_text(dir, counts[i], a, sizeof(a)),
                counts[i]);
     printf("\n");
+    const msgpack_object *cl = yard_cli_field(st, "cluster");
+    if (cl != NULL && cl->type == MSGPACK_OBJECT_MAP) {
+        const msgpack_object *joined = yard_cli_field(cl, "joined");
+        printf("%-10s %s alive, %s suspect, %s dead or left; health score %s; %s\n", "cluster",
+               yard_cli_field_text(cl, "alive", a, sizeof(a)),
+               yard_cli_field_text(cl, "suspect", b, sizeof(b)),
+               yard_cli_field_text(cl, "dead", c, sizeof(c)),
+               yard_cli_field_text(cl, "health_score", d, sizeof(d)),
+               joined != NULL && joined->type == MSGPACK_OBJECT_BOOLEAN && joined->via.boolean
+                   ? "joined"
+                   : "not joined yet");
+    } else {
+        printf("%-10s standalone (no cluster section)\n", "cluster");
+    }
     const msgpack_object *synced = yard_cli_field(st, "synced");
     printf("%-10s %s (control seq %s)\n", "synced",
            synced != NULL && synced->type == MSGPACK_OBJECT_BOOLEAN
