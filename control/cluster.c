@@ -236,11 +236,25 @@ void yard_cluster_local_changed(struct yard_cluster *cl, const char *name, unsig
     d->ver = cl->self_ver;
 }
 
-/* Queue the pending changes as delta messages that each fit one packet. */
-static void flush_deltas(struct yard_loop *loop, void *arg)
+/* Exchange states with the Switchyard members that (re)joined this round. */
+static void pull_joined(struct yard_cluster *cl)
+{
+    for (struct yard_replica_owner *o = cl->replica.owners; o != NULL; o = o->next) {
+        if (!o->pull_pending)
+            continue;
+        o->pull_pending = false;
+        if (o->live)
+            swim_push_pull_with(cl->swim, o->name);
+    }
+}
+
+/* After each loop round: pulls for new members, then the pending changes as
+ * delta messages that each fit one packet. */
+static void round_end(struct yard_loop *loop, void *arg)
 {
     (void)loop;
     struct yard_cluster *cl = arg;
+    pull_joined(cl);
     size_t max = swim_user_msg_max(cl->swim), i = 0;
     size_t owner_len = strlen(cl->self->name);
     while (i < cl->nb_pending) {
@@ -432,8 +446,9 @@ static void on_join(void *arg, const struct swim_member *m)
     cl->n.members_joined++;
     yard_dpsync_member(&cl->c->dp, YARD_CMD_MEMBER_ADD, ipv4, o->node_id);
     yard_ctl_wake(cl->c);
-    /* Its names: a push/pull now rather than at the next periodic one. */
-    swim_push_pull_with(cl->swim, m->name);
+    /* Its names: a push/pull at the end of this round (not from inside the
+     * engine's callback) rather than at the next periodic one. */
+    o->pull_pending = true;
 }
 
 static void forget_owner(struct yard_cluster *cl, struct yard_replica_owner *o)
@@ -655,7 +670,7 @@ int yard_cluster_create(struct yard_ctl *c, struct yard_cluster **out, char *why
     rc = swim_create(&c->loop, &o, &cl->swim, why, whylen);
     if (rc < 0)
         goto err;
-    if (yard_loop_after(&c->loop, flush_deltas, cl) < 0) {
+    if (yard_loop_after(&c->loop, round_end, cl) < 0) {
         snprintf(why, whylen, "cluster: no room for another loop hook");
         rc = -ENOSPC;
         goto err;

@@ -50,6 +50,7 @@ struct yard_replica_owner {
     uint32_t data_ipv4;  /* network byte order; 0 = not a router (no data address) */
     uint16_t data_port;  /* host byte order */
     bool live;           /* a current member: its updates are accepted */
+    bool pull_pending;   /* (re)joined: exchange states with it soon */
     uint32_t stamp;      /* the current full-state round */
     uint64_t nb_present; /* names it hosts */
     struct yard_replica_entry *head;
