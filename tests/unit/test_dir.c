@@ -12,6 +12,11 @@
  * reader that looks at a route after it was freed sees the poison. That
  * detector works in every build, which matters because AddressSanitizer
  * cannot see inside DPDK's heap.
+ *
+ * The table's own cases are forced through the *_key calls, which take the
+ * hash from the caller: names given one hash share a home bucket and a
+ * tag, so they fill buckets, spill past them and must be told apart by
+ * name alone, which real names do only once in a few billion pairs.
  */
 #define _LGPL_SOURCE
 #include <urcu-qsbr.h>
@@ -135,7 +140,7 @@ Test(dir, set_get_replace_delete)
     cr_assert_eq(del("orders.eu"), -ENOENT);
     cr_assert_eq(del("never-there"), -ENOENT);
     cr_assert(route_live(b, 1), "the deleted route is kept until reclaim");
-    cr_assert_eq(yard_dir_reclaim(dir), 1, "the deleted route and its key slot");
+    cr_assert_eq(yard_dir_reclaim(dir), 1, "the deleted route");
     cr_assert_eq(yard_dir_count(dir), 0);
 
     /* The name can come back. */
@@ -230,10 +235,10 @@ Test(dir, bulk_lookup_reports_hits_and_misses)
     }
     uint64_t seed = 12345;
     for (unsigned round = 0; round < 200; round++) {
-        unsigned nk = 1 + round % RTE_HASH_LOOKUP_BULK_MAX;
-        struct yard_name_key keys[RTE_HASH_LOOKUP_BULK_MAX];
-        const void *key_ptrs[RTE_HASH_LOOKUP_BULK_MAX];
-        unsigned which[RTE_HASH_LOOKUP_BULK_MAX];
+        unsigned nk = 1 + round % YARD_DIR_LOOKUP_BULK_MAX;
+        struct yard_name_key keys[YARD_DIR_LOOKUP_BULK_MAX];
+        const void *key_ptrs[YARD_DIR_LOOKUP_BULK_MAX];
+        unsigned which[YARD_DIR_LOOKUP_BULK_MAX];
         for (unsigned i = 0; i < nk; i++) {
             seed = seed * 6364136223846793005ull + 1442695040888963407ull;
             which[i] = (unsigned)(seed >> 33) % 200;
@@ -242,7 +247,7 @@ Test(dir, bulk_lookup_reports_hits_and_misses)
             key_ptrs[i] = &keys[i];
         }
         uint64_t hits = ~0ull;
-        struct yard_route *found[RTE_HASH_LOOKUP_BULK_MAX];
+        struct yard_route *found[YARD_DIR_LOOKUP_BULK_MAX];
         yard_dir_lookup_bulk(yard_dir_hash(dir), key_ptrs, nk, &hits, found);
         uint64_t want = 0;
         for (unsigned i = 0; i < nk; i++)
@@ -257,7 +262,7 @@ Test(dir, bulk_lookup_reports_hits_and_misses)
     }
 }
 
-Test(dir, full_directory_and_key_slot_reuse)
+Test(dir, a_full_directory_refuses_new_names_and_a_deleted_name_frees_room_at_once)
 {
     char name[32];
     for (unsigned n = 0; n < 256; n++) {
@@ -267,18 +272,24 @@ Test(dir, full_directory_and_key_slot_reuse)
     struct yard_route *extra = new_route(999, 0);
     cr_assert_eq(set("one-too-many", extra), -ENOSPC);
     cr_assert_null(get("one-too-many"));
+    cr_assert_null(lookup_one("one-too-many", 12));
+    cr_assert_eq(yard_dir_count(dir), 256);
 
-    /* Replacing needs no new slot, so it works when full. */
+    /* Replacing needs no new room, so it works when full. */
     struct yard_route *again = new_route(7, 1);
     cr_assert_eq(set("n7", again), 0);
     cr_assert_eq(get("n7"), again);
 
-    /* A deleted name's slot is reused only after reclaim: a reader may still
-     * be comparing against the old key. */
+    /* A deleted name's slot is free at once: readers compare the name in
+     * the route object they loaded, which stays intact until reclaim. */
+    struct yard_route *n3 = get("n3");
     cr_assert_eq(del("n3"), 0);
-    cr_assert_eq(set("one-too-many", extra), -ENOSPC, "slot of n3 not reclaimed yet");
-    cr_assert_eq(yard_dir_reclaim(dir), 2, "n7's old route and n3");
-    cr_assert_eq(set("one-too-many", extra), 0);
+    cr_assert_eq(set("one-too-many", extra), 0, "the room n3 left");
+    struct yard_route *refused = new_route(3, 1);
+    cr_assert_eq(set("n3", refused), -ENOSPC, "full again");
+    yard_route_discard(dir, refused);
+    cr_assert(route_live(n3, 3), "n3's route is intact until reclaim");
+    cr_assert_eq(yard_dir_reclaim(dir), 2, "n7's old route and n3's");
     cr_assert_eq(lookup_one("one-too-many", 12), extra);
     cr_assert_null(lookup_one("n3", 2));
     for (unsigned n = 0; n < 256; n++) {
@@ -290,7 +301,19 @@ Test(dir, full_directory_and_key_slot_reuse)
         }
         cr_assert_not_null(r, "n%u", n);
         cr_assert_eq(idx_of(r), n);
+        cr_assert_eq(lookup_one(name, (unsigned)strlen(name)), r, "n%u", n);
     }
+}
+
+Test(dir, setting_the_route_a_name_has_changes_nothing)
+{
+    struct yard_route *a = new_route(1, 0);
+    cr_assert_eq(set("same", a), 0);
+    cr_assert_eq(set("same", a), 0);
+    cr_assert_eq(yard_dir_count(dir), 1);
+    cr_assert_eq(yard_dir_reclaim(dir), 0, "nothing retired: the route is still in use");
+    cr_assert(route_live(a, 1));
+    cr_assert_eq(lookup_one("same", 4), a);
 }
 
 Test(dir, iterate_visits_every_name_once)
@@ -321,6 +344,335 @@ Test(dir, iterate_visits_every_name_once)
     for (unsigned n = 0; n < 100; n++)
         cr_assert_eq(seen[n], n % 3 == 0 ? 0 : 1, "it-%u seen %u times", n, seen[n]);
     cr_assert_eq(total, 66);
+}
+
+/* ---- The table: one hash for many names, deletes, churn ---- */
+
+/* A hash given to many names: one home bucket and one tag for them all. */
+#define SAME_SIG 0x5a5a0007u
+
+static int set_sig(const char *name, uint32_t sig, struct yard_route *r)
+{
+    struct yard_name_key key;
+    yard_name_key_set(&key, name, (unsigned)strlen(name));
+    return yard_dir_set_key(dir, &key, sig, r);
+}
+
+static int del_sig(const char *name, uint32_t sig)
+{
+    struct yard_name_key key;
+    yard_name_key_set(&key, name, (unsigned)strlen(name));
+    return yard_dir_del_key(dir, &key, sig);
+}
+
+/* One lookup with a given hash through the readers' bulk path, or NULL. */
+static struct yard_route *lookup_sig(const char *name, uint32_t sig)
+{
+    struct yard_name_key key;
+    yard_name_key_set(&key, name, (unsigned)strlen(name));
+    const void *keys[1] = {&key};
+    uint64_t hits = 0;
+    struct yard_route *routes[1] = {NULL};
+    yard_dir_lookup_bulk_hashed(yard_dir_hash(dir), keys, &sig, 1, &hits, routes);
+    return (hits & 1) ? routes[0] : NULL;
+}
+
+/* The table's bookkeeping agrees with itself and with the writer's count. */
+static struct yard_dir_shape shape_checked(const char *when)
+{
+    struct yard_dir_shape sh;
+    yard_dir_shape(dir, &sh);
+    cr_assert_eq(sh.names, yard_dir_count(dir), "%s: %u names in slots, count %u", when, sh.names,
+                 yard_dir_count(dir));
+    cr_assert_eq(sh.overflow_sum, sh.distance_sum,
+                 "%s: overflow counts %llu, but names sit %llu buckets past home in all", when,
+                 (unsigned long long)sh.overflow_sum, (unsigned long long)sh.distance_sum);
+    return sh;
+}
+
+static void same_name(char *buf, size_t len, unsigned i)
+{
+    snprintf(buf, len, "same.%02u", i);
+}
+
+Test(dir, names_with_one_hash_are_told_apart_by_name)
+{
+    /* 40 names, one hash: 7 fit in the home bucket, the rest spill over the
+     * next 5 buckets. */
+    char name[32];
+    struct yard_route *r[40];
+    for (unsigned i = 0; i < 40; i++) {
+        same_name(name, sizeof(name), i);
+        r[i] = new_route(i, 0);
+        cr_assert_eq(set_sig(name, SAME_SIG, r[i]), 0, "%s", name);
+    }
+    struct yard_dir_shape sh = shape_checked("40 names of one hash");
+    cr_assert_eq(sh.displaced, 33, "all but the 7 of the home bucket are past it");
+    cr_assert_eq(sh.max_distance, 5);
+
+    /* All of them in one burst, each with its own route. */
+    struct yard_name_key keys[40];
+    const void *key_ptrs[40];
+    uint32_t sigs[40];
+    struct yard_route *found[40];
+    for (unsigned i = 0; i < 40; i++) {
+        same_name(name, sizeof(name), i);
+        yard_name_key_set(&keys[i], name, (unsigned)strlen(name));
+        key_ptrs[i] = &keys[i];
+        sigs[i] = SAME_SIG;
+    }
+    uint64_t hits = 0;
+    yard_dir_lookup_bulk_hashed(yard_dir_hash(dir), key_ptrs, sigs, 40, &hits, found);
+    cr_assert_eq(hits, (UINT64_C(1) << 40) - 1);
+    for (unsigned i = 0; i < 40; i++)
+        cr_assert_eq(found[i], r[i], "same.%02u", i);
+
+    /* Absent names with the same hash, some a byte away from present ones. */
+    static const char *const absent[] = {"same.40", "same.0", "same.000",
+                                         "same.3",  "ame.03", "same.03\x01"};
+    for (unsigned i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+        cr_assert_null(lookup_sig(absent[i], SAME_SIG), "%s", absent[i]);
+        cr_assert_eq(del_sig(absent[i], SAME_SIG), -ENOENT, "%s", absent[i]);
+    }
+    /* A name is found only with its hash. */
+    cr_assert_null(lookup_sig("same.05", SAME_SIG ^ 0x10000u), "another tag");
+    cr_assert_null(lookup_sig("same.05", SAME_SIG + 1), "another home bucket");
+}
+
+/* One home bucket (the hash's low bits), tag k (its high 16 bits). */
+static uint32_t sig_with_tag(unsigned k)
+{
+    return (SAME_SIG & 0xffffu) | (uint32_t)k << 16;
+}
+
+Test(dir, names_past_a_full_home_bucket_are_found_in_one_burst)
+{
+    /* 7 names fill the home bucket; 7 more with other tags go to the next
+     * bucket (the bulk lookup's second step) and 7 more to the one after
+     * (its full probe). */
+    static const char *const group[] = {"home", "next", "far"};
+    char names[21][32];
+    uint32_t sigs[24];
+    struct yard_route *want[24];
+    for (unsigned g = 0; g < 3; g++)
+        for (unsigned k = 0; k < 7; k++) {
+            unsigned i = g * 7 + k;
+            snprintf(names[i], sizeof(names[i]), "%s.%u", group[g], k);
+            sigs[i] = sig_with_tag(g == 0 ? 1 : i + 1);
+            want[i] = new_route(i, 0);
+            cr_assert_eq(set_sig(names[i], sigs[i], want[i]), 0, "%s", names[i]);
+        }
+    struct yard_dir_shape sh = shape_checked("three buckets");
+    cr_assert_eq(sh.displaced, 14);
+    cr_assert_eq(sh.max_distance, 2);
+
+    /* One burst: the 21, then absent names with fresh tags and with the
+     * home group's tag. */
+    struct yard_name_key keys[24];
+    const void *key_ptrs[24];
+    for (unsigned i = 0; i < 24; i++) {
+        if (i < 21) {
+            yard_name_key_set(&keys[i], names[i], (unsigned)strlen(names[i]));
+        } else {
+            char absent[32];
+            snprintf(absent, sizeof(absent), "absent.%u", i);
+            yard_name_key_set(&keys[i], absent, (unsigned)strlen(absent));
+            sigs[i] = sig_with_tag(i == 23 ? 1 : 100 + i);
+        }
+        key_ptrs[i] = &keys[i];
+    }
+    uint64_t hits = 0;
+    struct yard_route *found[24];
+    yard_dir_lookup_bulk_hashed(yard_dir_hash(dir), key_ptrs, sigs, 24, &hits, found);
+    cr_assert_eq(hits, (UINT64_C(1) << 21) - 1, "hit mask %#llx", (unsigned long long)hits);
+    for (unsigned i = 0; i < 21; i++)
+        cr_assert_eq(found[i], want[i], "%s", names[i]);
+
+    /* Without the far group nothing goes past the next bucket: absent names
+     * stop there, and the others are still found. */
+    for (unsigned i = 14; i < 21; i++)
+        cr_assert_eq(del_sig(names[i], sigs[i]), 0);
+    sh = shape_checked("two buckets");
+    cr_assert_eq(sh.max_distance, 1);
+    yard_dir_lookup_bulk_hashed(yard_dir_hash(dir), key_ptrs, sigs, 24, &hits, found);
+    cr_assert_eq(hits, (UINT64_C(1) << 14) - 1, "hit mask %#llx", (unsigned long long)hits);
+    for (unsigned i = 0; i < 14; i++)
+        cr_assert_eq(found[i], want[i], "%s", names[i]);
+}
+
+Test(dir, two_names_with_equal_real_hashes_keep_their_own_routes)
+{
+    /* Found by search over 2^17 random 12-byte names: CRC32C-equal. */
+    static const char a[] = "ahxj05847p90", b[] = "gqu5t9hdmpt6";
+    struct yard_name_key ka, kb;
+    yard_name_key_set(&ka, a, 12);
+    yard_name_key_set(&kb, b, 12);
+    cr_assert_eq(yard_name_hash_len(&ka, 12), yard_name_hash_len(&kb, 12),
+                 "the two names share a hash");
+
+    struct yard_route *ra = new_route(1, 0), *rb = new_route(2, 0);
+    cr_assert_eq(set(a, ra), 0);
+    cr_assert_null(lookup_one(b, 12), "b is not a's twin");
+    cr_assert_eq(set(b, rb), 0);
+    cr_assert_eq(yard_dir_count(dir), 2);
+    cr_assert_eq(lookup_one(a, 12), ra);
+    cr_assert_eq(lookup_one(b, 12), rb);
+    cr_assert_eq(del(a), 0);
+    cr_assert_null(lookup_one(a, 12));
+    cr_assert_eq(lookup_one(b, 12), rb);
+}
+
+Test(dir, deleted_names_leave_no_trace_and_come_back)
+{
+    char name[32];
+    for (unsigned i = 0; i < 40; i++) {
+        same_name(name, sizeof(name), i);
+        cr_assert_eq(set_sig(name, SAME_SIG, new_route(i, 0)), 0);
+    }
+    /* Empty the home bucket and the next one: the names past them must
+     * still be found, though their slots in between are free now. */
+    for (unsigned i = 0; i < 14; i++) {
+        same_name(name, sizeof(name), i);
+        cr_assert_eq(del_sig(name, SAME_SIG), 0);
+    }
+    struct yard_dir_shape sh = shape_checked("after deleting the first 14");
+    cr_assert_eq(sh.names, 26);
+    for (unsigned i = 0; i < 40; i++) {
+        same_name(name, sizeof(name), i);
+        struct yard_route *r = lookup_sig(name, SAME_SIG);
+        if (i < 14) {
+            cr_assert_null(r, "%s was deleted", name);
+        } else {
+            cr_assert_not_null(r, "%s sits past two emptied buckets", name);
+            cr_assert_eq(idx_of(r), i);
+        }
+    }
+    cr_assert_eq(yard_dir_reclaim(dir), 14);
+
+    /* They come back into the freed slots, nearest their home. */
+    for (unsigned i = 0; i < 14; i++) {
+        same_name(name, sizeof(name), i);
+        cr_assert_eq(set_sig(name, SAME_SIG, new_route(i, 1)), 0);
+    }
+    sh = shape_checked("after adding them again");
+    cr_assert_eq(sh.displaced, 33, "the same layout as before the deletes");
+    for (unsigned i = 0; i < 40; i++) {
+        same_name(name, sizeof(name), i);
+        struct yard_route *r = lookup_sig(name, SAME_SIG);
+        cr_assert_not_null(r, "%s", name);
+        cr_assert_eq(idx_of(r), i);
+    }
+
+    /* Everything gone: no count left anywhere to lengthen a lookup. */
+    for (unsigned i = 0; i < 40; i++) {
+        same_name(name, sizeof(name), i);
+        cr_assert_eq(del_sig(name, SAME_SIG), 0);
+    }
+    sh = shape_checked("after deleting all");
+    cr_assert_eq(sh.names, 0);
+    cr_assert_eq(sh.overflow_sum, 0, "every overflow count is back to 0");
+    cr_assert_eq(yard_dir_reclaim(dir), 40);
+}
+
+/* Name i of the churn pool: a unique prefix, then padding to 1..63 bytes. */
+static unsigned pool_name(char *buf, unsigned i)
+{
+    unsigned len = (unsigned)snprintf(buf, 64, "%u-", i);
+    unsigned want = 1 + (i * 37) % 63;
+    for (; len < want; len++)
+        buf[len] = (char)('a' + (i + len) % 26);
+    buf[len] = 0;
+    return len;
+}
+
+#define POOL_NAMES 1024
+
+/* Look up every pool name in bursts and compare with what the writer did. */
+static void check_pool(const bool *present, const char *when)
+{
+    for (unsigned base = 0; base < POOL_NAMES; base += YARD_DIR_LOOKUP_BULK_MAX) {
+        struct yard_name_key keys[YARD_DIR_LOOKUP_BULK_MAX];
+        const void *key_ptrs[YARD_DIR_LOOKUP_BULK_MAX];
+        struct yard_route *found[YARD_DIR_LOOKUP_BULK_MAX];
+        char name[64];
+        for (unsigned k = 0; k < YARD_DIR_LOOKUP_BULK_MAX; k++) {
+            unsigned len = pool_name(name, base + k);
+            yard_name_key_set(&keys[k], name, len);
+            key_ptrs[k] = &keys[k];
+        }
+        uint64_t hits = 0;
+        yard_dir_lookup_bulk(yard_dir_hash(dir), key_ptrs, YARD_DIR_LOOKUP_BULK_MAX, &hits, found);
+        for (unsigned k = 0; k < YARD_DIR_LOOKUP_BULK_MAX; k++) {
+            unsigned i = base + k;
+            bool hit = (hits >> k) & 1;
+            cr_assert_eq(hit, present[i], "%s: name %u %s", when, i,
+                         present[i] ? "lost" : "found after its delete");
+            if (hit)
+                cr_assert(route_live(found[k], i), "%s: name %u has another name's route", when, i);
+        }
+    }
+}
+
+Test(dir, churn_far_beyond_capacity_keeps_every_name_findable, .timeout = 120)
+{
+    /* 1024 names come and go through a directory of 256 until the adds
+     * are hundreds of times its capacity; every few thousand changes all
+     * 1024 are looked up and the table's counts are checked. */
+    static bool present[POOL_NAMES];
+    char name[64];
+    unsigned count = 0, adds = 0, refused = 0;
+    uint64_t seed = 99;
+    for (unsigned op = 1; op <= 500000; op++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned i = (unsigned)(seed >> 33) % POOL_NAMES;
+        unsigned len = pool_name(name, i);
+        if (present[i] && (seed >> 20) % 2 == 0) {
+            cr_assert_eq(yard_dir_del(dir, name, len), 0, "op %u: delete %s", op, name);
+            present[i] = false;
+            count--;
+        } else {
+            struct yard_route *r = new_route(i, op);
+            int ret = yard_dir_set(dir, name, len, r);
+            if (!present[i] && count == 256) {
+                cr_assert_eq(ret, -ENOSPC, "op %u: a 257th name", op);
+                yard_route_discard(dir, r);
+                refused++;
+            } else {
+                cr_assert_eq(ret, 0, "op %u: set %s (%u names)", op, name, count);
+                if (!present[i]) {
+                    present[i] = true;
+                    count++;
+                    adds++;
+                }
+            }
+        }
+        if (op % 32 == 0)
+            yard_dir_reclaim(dir);
+        if (op % 10000 == 0) {
+            char when[32];
+            snprintf(when, sizeof(when), "after %u changes", op);
+            cr_assert_eq(yard_dir_count(dir), count, "%s", when);
+            check_pool(present, when);
+            shape_checked(when);
+        }
+    }
+    cr_log_info("churn: %u adds, %u refused as full, %u names at the end", adds, refused, count);
+    cr_assert_gt(adds, 100 * 256, "adds far beyond the capacity");
+    cr_assert_gt(refused, 0, "the directory was full at times");
+
+    /* Emptied, the table is as new. */
+    for (unsigned i = 0; i < POOL_NAMES; i++) {
+        if (!present[i])
+            continue;
+        unsigned len = pool_name(name, i);
+        cr_assert_eq(yard_dir_del(dir, name, len), 0);
+        present[i] = false;
+    }
+    yard_dir_reclaim(dir);
+    struct yard_dir_shape sh = shape_checked("emptied");
+    cr_assert_eq(sh.names, 0);
+    cr_assert_eq(sh.overflow_sum, 0);
+    check_pool(present, "emptied");
 }
 
 /* ---- Readers and the writer at the same time. ---- */
@@ -500,12 +852,137 @@ Test(dir, readers_never_see_a_freed_route, .timeout = 60)
     }
 }
 
+/*
+ * One hash for all: 32 names come, go and change routes in front of 16
+ * that never change, all in one chain of buckets, while a reader looks
+ * them all up. The reader must never get another name's route, nor a freed
+ * one, and must always find the 16, though the slots before them empty and
+ * fill under it.
+ */
+#define COLL_CHURN  32
+#define COLL_STABLE 16
+#define COLL_NAMES  (COLL_CHURN + COLL_STABLE)
+
+struct coll_reader {
+    atomic_int stop;
+    uint64_t rounds, hits, bad;
+    char bad_what[128];
+};
+
+static struct yard_name_key coll_keys[COLL_NAMES];
+
+/* Names 0..31 churn, 32..47 stay; route index = name index. */
+static void coll_name(char *buf, size_t len, unsigned i)
+{
+    snprintf(buf, len, i < COLL_CHURN ? "coll.churn.%02u" : "coll.stable.%02u", i);
+}
+
+static void coll_check(struct coll_reader *st, uint64_t hits, struct yard_route **routes,
+                       const char *when)
+{
+    for (unsigned i = 0; i < COLL_NAMES; i++) {
+        if (!((hits >> i) & 1))
+            continue;
+        if (!route_live(routes[i], i) && st->bad++ == 0)
+            snprintf(st->bad_what, sizeof(st->bad_what),
+                     "name %u %s: type %u, %u locations, port %u", i, when, routes[i]->type,
+                     routes[i]->nb_locs, ntohs(routes[i]->loc[0].dst_udp_port));
+    }
+}
+
+static void *coll_reader_main(void *arg)
+{
+    struct coll_reader *st = arg;
+    pin_to_other_cpu();
+    rcu_register_thread();
+    const void *key_ptrs[COLL_NAMES];
+    uint32_t sigs[COLL_NAMES];
+    for (unsigned i = 0; i < COLL_NAMES; i++) {
+        key_ptrs[i] = &coll_keys[i];
+        sigs[i] = SAME_SIG;
+    }
+    while (!atomic_load_explicit(&st->stop, memory_order_relaxed)) {
+        uint64_t hits = 0;
+        struct yard_route *routes[COLL_NAMES];
+        yard_dir_lookup_bulk_hashed(yard_dir_hash(dir), key_ptrs, sigs, COLL_NAMES, &hits, routes);
+        coll_check(st, hits, routes, "right after lookup");
+        for (unsigned i = COLL_CHURN; i < COLL_NAMES; i++)
+            if (!((hits >> i) & 1) && st->bad++ == 0)
+                snprintf(st->bad_what, sizeof(st->bad_what), "stable name %u not found", i);
+        for (unsigned k = 0; k < 100; k++)
+            rte_pause();
+        coll_check(st, hits, routes, "while held");
+        st->rounds++;
+        st->hits += (uint64_t)__builtin_popcountll(hits);
+        rcu_quiescent_state();
+    }
+    rcu_unregister_thread();
+    return NULL;
+}
+
+Test(dir, a_reader_never_sees_a_wrong_route_while_colliding_names_change, .timeout = 60)
+{
+    char name[32];
+    bool present[COLL_CHURN];
+    for (unsigned i = 0; i < COLL_NAMES; i++) {
+        coll_name(name, sizeof(name), i);
+        yard_name_key_set(&coll_keys[i], name, (unsigned)strlen(name));
+        /* The churning names first: they take the home bucket and the next
+         * ones, so the stable names sit past them. */
+        cr_assert_eq(set_sig(name, SAME_SIG, new_route(i, 0)), 0);
+        if (i < COLL_CHURN)
+            present[i] = true;
+    }
+
+    static struct coll_reader st;
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, coll_reader_main, &st), 0);
+
+    uint64_t seed = 5, ops = 0, reclaims = 0, end = now_ns() + 1500ull * 1000 * 1000;
+    uint32_t gen = 1;
+    while (now_ns() < end) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned i = (unsigned)(seed >> 33) % COLL_CHURN;
+        coll_name(name, sizeof(name), i);
+        if (present[i] && (seed >> 20) % 2 == 0) {
+            cr_assert_eq(del_sig(name, SAME_SIG), 0);
+            present[i] = false;
+        } else {
+            cr_assert_eq(set_sig(name, SAME_SIG, new_route(i, gen++)), 0); /* add or replace */
+            present[i] = true;
+        }
+        if (++ops % 8 == 0) {
+            yard_dir_reclaim(dir);
+            reclaims++;
+        }
+    }
+    yard_dir_reclaim(dir);
+    atomic_store(&st.stop, 1);
+    pthread_join(t, NULL);
+
+    cr_log_info("writer: %llu changes, %llu reclaims; reader: %llu bulk lookups, %llu hits",
+                (unsigned long long)ops, (unsigned long long)reclaims,
+                (unsigned long long)st.rounds, (unsigned long long)st.hits);
+    cr_assert_eq(st.bad, 0, "%llu wrong lookups; first: %s", (unsigned long long)st.bad,
+                 st.bad_what);
+    cr_assert_gt(st.rounds, 1000, "the reader ran");
+    cr_assert_gt(reclaims, 100, "the writer reclaimed while the reader ran");
+    for (unsigned i = 0; i < COLL_NAMES; i++) {
+        coll_name(name, sizeof(name), i);
+        struct yard_route *r = lookup_sig(name, SAME_SIG);
+        cr_assert_eq(r != NULL, i >= COLL_CHURN || present[i], "%s", name);
+        if (r != NULL)
+            cr_assert(route_live(r, i), "%s", name);
+    }
+    shape_checked("after the churn");
+}
+
 /* ---- The allocator ---- */
 
 Test(dir, route_objects_are_recycled_after_reclaim_and_counted_in_bytes)
 {
     uint64_t empty = yard_dir_bytes(dir);
-    cr_assert_gt(empty, 256 * sizeof(struct yard_name_key), "the hash table's keys at least");
+    cr_assert_geq(empty, 256 * 8 * 8 / 5, "the table at least: 1.6 slots of 8 bytes per name");
     cr_assert_eq(yard_dir_capacity(dir), 256);
 
     struct yard_route *a = new_route(1, 0);
