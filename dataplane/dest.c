@@ -292,8 +292,8 @@ int yard_dest_sync_end(struct yard_dests *d, uint32_t generation, uint64_t *swep
                      generation, generation);
         return -EINVAL;
     }
-    /* Collect first: removing names while rte_hash_iterate walks the
-     * buckets could move entries under it. */
+    /* Collect first: removing names while yard_dir_iterate walks the
+     * buckets would change the slots under it. */
     struct yard_name_key *stale = NULL;
     size_t nb_stale = 0, cap_stale = 0;
     const void *key;

@@ -6,7 +6,7 @@
  *   1. classify each frame (Ethernet, IPv4, UDP to the data port), parse the
  *      envelope and build its 64-byte name key; everything that is not a
  *      routable MSG leaves here (slow ring, punt ring, or a counted drop);
- *   2. rte_hash bulk lookup of all keys;
+ *   2. one bulk directory lookup of all keys (dir.h);
  *   3. per hit: pick the location (the one of an endpoint, a group member by
  *      a stable hash of (src, id)), rewrite headers, decrement ttl, and group
  *      by class and egress port for admission to the class queues; a topic
