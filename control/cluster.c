@@ -743,13 +743,27 @@ static void pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
     msgpack_pack_str_with_body(pk, v, strlen(v));
 }
 
+static int by_name(const void *a, const void *b)
+{
+    const struct swim_member *const *x = a, *const *y = b;
+    return strcmp((*x)->name, (*y)->name);
+}
+
 void yard_cluster_pack_members(const struct yard_cluster *cl, msgpack_packer *pk)
 {
     struct yard_cluster *mcl = (struct yard_cluster *)cl; /* the meta decoder's zone */
     unsigned nb = swim_nb_members(cl->swim);
+    /* By name: the engine's own order is reshuffled every probe round. */
+    const struct swim_member **sorted = malloc((nb ? nb : 1) * sizeof(*sorted));
+    if (sorted == NULL)
+        nb = 0;
+    for (unsigned i = 0; i < nb; i++)
+        sorted[i] = swim_member_at(cl->swim, i);
+    if (nb > 1)
+        qsort(sorted, nb, sizeof(*sorted), by_name);
     msgpack_pack_array(pk, nb);
     for (unsigned i = 0; i < nb; i++) {
-        const struct swim_member *m = swim_member_at(cl->swim, i);
+        const struct swim_member *m = sorted[i];
         char addr[INET_ADDRSTRLEN + 8] = "?", ip[INET_ADDRSTRLEN] = "?";
         if (m->addr_len == 4)
             inet_ntop(AF_INET, m->addr, ip, sizeof(ip));
@@ -785,6 +799,7 @@ void yard_cluster_pack_members(const struct yard_cluster *cl, msgpack_packer *pk
         else
             msgpack_pack_false(pk);
     }
+    free(sorted);
 }
 
 void yard_cluster_pack_status(const struct yard_cluster *cl, msgpack_packer *pk)
