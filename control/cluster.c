@@ -43,6 +43,17 @@
  * header 2, type 1, bool 1, uint64 9. */
 #define DELTA_ENTRY_OVERHEAD 14u
 
+/* Serf's reconnect: failed members are kept for a day and re-joined now and
+ * then, so a healed partition or a member back from a long outage is found
+ * again after memberlist has forgotten it (shared/memberlist.md 9.4). */
+#define RECONNECT_KEEP_MS (24u * 3600u * 1000u)
+
+struct failed_member {
+    char addr[24]; /* "ip:port" for swim_join */
+    char name[YARD_REPLICA_OWNER_MAX + 1];
+    uint64_t since_ms;
+};
+
 struct pending_delta {
     uint8_t len, type;
     bool present;
@@ -58,6 +69,10 @@ struct yard_cluster {
     struct yard_replica_owner *self;
     uint64_t self_ver; /* the version of this node's last change */
     char data_addr[32];
+
+    struct failed_member *failed; /* members that failed (not left), to re-join */
+    size_t nb_failed, cap_failed;
+    uint64_t reconnect_ms, next_reconnect_ms;
 
     struct pending_delta *pending; /* local changes not yet in a delta message */
     size_t nb_pending, cap_pending;
@@ -417,6 +432,71 @@ static void on_state(struct yard_cluster *cl, const uint8_t *buf, size_t len)
     yard_replica_full_sweep(&cl->replica, owner, o.via.array.ptr[1].via.u64, now, on_removed, cl);
 }
 
+/* ---- failed members ---- */
+
+static void failed_forget(struct yard_cluster *cl, const char *name)
+{
+    for (size_t i = 0; i < cl->nb_failed; i++)
+        if (strcmp(cl->failed[i].name, name) == 0) {
+            cl->failed[i] = cl->failed[--cl->nb_failed];
+            return;
+        }
+}
+
+static void failed_remember(struct yard_cluster *cl, const struct swim_member *m)
+{
+    if (m->addr_len != 4)
+        return;
+    failed_forget(cl, m->name);
+    if (cl->nb_failed == cl->cap_failed) {
+        size_t cap = cl->cap_failed ? cl->cap_failed * 2 : 16;
+        struct failed_member *f = realloc(cl->failed, cap * sizeof(*f));
+        if (f == NULL)
+            return;
+        cl->failed = f;
+        cl->cap_failed = cap;
+    }
+    struct failed_member *f = &cl->failed[cl->nb_failed++];
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, m->addr, ip, sizeof(ip));
+    snprintf(f->addr, sizeof(f->addr), "%s:%u", ip, m->port);
+    snprintf(f->name, sizeof(f->name), "%s", m->name);
+    f->since_ms = yard_ctl_now_ms();
+}
+
+/*
+ * Once per reconnect interval, while no join is under way: join again
+ * through every failed member and every seed (the first that answers is
+ * enough: push/pull and gossip spread the rest).
+ */
+static void reconnect(struct yard_cluster *cl, uint64_t now_ms)
+{
+    if (now_ms < cl->next_reconnect_ms)
+        return;
+    cl->next_reconnect_ms = now_ms + cl->reconnect_ms;
+    size_t i = 0;
+    while (i < cl->nb_failed) {
+        if (now_ms - cl->failed[i].since_ms > RECONNECT_KEEP_MS)
+            cl->failed[i] = cl->failed[--cl->nb_failed];
+        else
+            i++;
+    }
+    if (cl->nb_failed == 0 || !swim_joined(cl->swim))
+        return;
+    const struct yard_cluster_conf *cc = &cl->c->cfg.cluster;
+    const char **addrs = malloc((cl->nb_failed + cc->nb_join) * sizeof(*addrs));
+    if (addrs == NULL)
+        return;
+    unsigned n = 0;
+    for (i = 0; i < cl->nb_failed; i++)
+        addrs[n++] = cl->failed[i].addr;
+    for (unsigned k = 0; k < cc->nb_join; k++)
+        addrs[n++] = cc->join[k];
+    if (swim_join(cl->swim, addrs, n) == 0)
+        cl->n.reconnects++;
+    free(addrs);
+}
+
 /* ---- the swim delegate ---- */
 
 static void log_member(const char *what, const struct swim_member *m)
@@ -433,6 +513,7 @@ static void on_join(void *arg, const struct swim_member *m)
     if (m->is_self)
         return;
     log_member("joined", m);
+    failed_forget(cl, m->name);
     uint32_t ipv4 = 0;
     uint16_t port = 0;
     if (!peer_data_address(cl, m, &ipv4, &port))
@@ -468,6 +549,10 @@ static void on_leave(void *arg, const struct swim_member *m)
     if (m->is_self)
         return;
     log_member(m->state == SWIM_STATE_LEFT ? "left" : "failed", m);
+    if (m->state == SWIM_STATE_LEFT)
+        failed_forget(cl, m->name);
+    else
+        failed_remember(cl, m);
     struct yard_replica_owner *o = yard_replica_owner(&cl->replica, m->name, false, false);
     if (o != NULL)
         forget_owner(cl, o);
@@ -512,13 +597,14 @@ static void on_user_msg(void *arg, const uint8_t *msg, size_t len)
     /* Anything else is a serf message or unknown: not ours to read. */
 }
 
-static size_t local_state(void *arg, const struct swim_member *peer, bool join, uint8_t *buf,
-                          size_t cap)
+static bool is_state(const uint8_t *buf, size_t len)
 {
-    (void)join;
-    struct yard_cluster *cl = arg;
-    if (!is_yard_peer(cl, peer))
-        return 0;
+    return len >= 3 && buf[0] == MSG_MAGIC && buf[1] == MSG_STATE;
+}
+
+/* This node's whole set, as a state message in buf; 0 if it does not fit. */
+static size_t encode_state(struct yard_cluster *cl, uint8_t *buf, size_t cap)
+{
     msgpack_sbuffer_clear(&cl->sbuf);
     msgpack_sbuffer_write(&cl->sbuf, (const char[]){MSG_MAGIC, MSG_STATE}, 2);
     msgpack_packer pk;
@@ -544,13 +630,31 @@ static size_t local_state(void *arg, const struct swim_member *peer, bool join, 
     return cl->sbuf.size;
 }
 
+static size_t local_state(void *arg, const struct swim_member *peer, bool join, uint8_t *buf,
+                          size_t cap)
+{
+    (void)join;
+    struct yard_cluster *cl = arg;
+    return is_yard_peer(cl, peer) ? encode_state(cl, buf, cap) : 0;
+}
+
+/* An inbound push/pull: answer a Switchyard initiator (it sent a state)
+ * with ours; a serf agent or a plain memberlist node gets none. */
+static size_t reply_state(void *arg, const uint8_t *remote, size_t remote_len, bool join,
+                          uint8_t *buf, size_t cap)
+{
+    (void)join;
+    struct yard_cluster *cl = arg;
+    return is_state(remote, remote_len) ? encode_state(cl, buf, cap) : 0;
+}
+
 static void merge_remote_state(void *arg, const struct swim_member *peer, const uint8_t *buf,
                                size_t len, bool join)
 {
     (void)peer;
     (void)join;
     struct yard_cluster *cl = arg;
-    if (len >= 3 && buf[0] == MSG_MAGIC && buf[1] == MSG_STATE)
+    if (is_state(buf, len))
         on_state(cl, buf, len);
 }
 
@@ -660,6 +764,7 @@ int yard_cluster_create(struct yard_ctl *c, struct yard_cluster **out, char *why
                 .on_leave = on_leave,
                 .on_user_msg = on_user_msg,
                 .local_state = local_state,
+                .reply_state = reply_state,
                 .merge_remote_state = merge_remote_state,
                 .wants_user_msgs = wants_user_msgs,
             },
@@ -667,6 +772,9 @@ int yard_cluster_create(struct yard_ctl *c, struct yard_cluster **out, char *why
     if ((rc = build_keyring(cl, cc, why, whylen)) < 0 ||
         (rc = build_config(cc, &o.config, why, whylen)) < 0)
         goto err;
+    /* As often as anti-entropy (serf: 30 s, the LAN push/pull interval). */
+    cl->reconnect_ms = o.config.push_pull_interval_ms ? o.config.push_pull_interval_ms : 30000;
+    cl->next_reconnect_ms = yard_ctl_now_ms() + cl->reconnect_ms;
     rc = swim_create(&c->loop, &o, &cl->swim, why, whylen);
     if (rc < 0)
         goto err;
@@ -677,12 +785,11 @@ int yard_cluster_create(struct yard_ctl *c, struct yard_cluster **out, char *why
     }
     export_directory(cl);
     c->dp.replica = &cl->replica;
-    if (cc->nb_join > 0) {
-        const char *seeds[YARD_CLUSTER_MAX_JOIN];
-        for (unsigned i = 0; i < cc->nb_join; i++)
-            seeds[i] = cc->join[i];
-        swim_join(cl->swim, seeds, cc->nb_join);
-    }
+    /* No seeds is a join too: a first node has joined its own cluster. */
+    const char *seeds[YARD_CLUSTER_MAX_JOIN];
+    for (unsigned i = 0; i < cc->nb_join; i++)
+        seeds[i] = cc->join[i];
+    swim_join(cl->swim, seeds, cc->nb_join);
     *out = cl;
     return 0;
 err:
@@ -713,11 +820,13 @@ void yard_cluster_destroy(struct yard_cluster *cl)
     if (cl->zone != NULL)
         msgpack_zone_free(cl->zone);
     free(cl->pending);
+    free(cl->failed);
     free(cl);
 }
 
 void yard_cluster_tick(struct yard_cluster *cl, uint64_t now_ms)
 {
+    reconnect(cl, now_ms);
     if (now_ms > TOMBSTONE_MS)
         yard_replica_purge(&cl->replica, now_ms - TOMBSTONE_MS);
 }

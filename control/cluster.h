@@ -54,7 +54,8 @@ struct yard_metrics_writer;
     X(remote_removed, "remote locations removed")                                                \
     X(remote_refused, "remote names refused: the name is of the other type here, or full")       \
     X(members_joined, "Switchyard members that joined or came back")                             \
-    X(members_lost, "Switchyard members that failed or left")
+    X(members_lost, "Switchyard members that failed or left")                                    \
+    X(reconnects, "re-joins started through failed members and seeds (a healed partition)")
 
 struct yard_cluster_counters {
 #define YARD_X_FIELD(name, help) uint64_t name;

@@ -56,14 +56,19 @@ static int grow_pp(struct swim *s, size_t want)
 
 /* memberlist's sendLocalState: header, every node, user state. */
 static int build_local_state(struct swim *s, bool join, const struct swim_node *peer,
-                             size_t *out_len)
+                             const uint8_t *remote_user, size_t remote_user_len, size_t *out_len)
 {
     size_t user_len = 0;
-    if (s->delegate.local_state != NULL) {
+    bool reply = remote_user != NULL && s->delegate.reply_state != NULL;
+    if (s->delegate.local_state != NULL || reply) {
         if (s->user_state == NULL && (s->user_state = malloc(SWIM_USER_STATE_MAX)) == NULL)
             return -ENOMEM;
-        user_len = s->delegate.local_state(s->delegate.arg, peer != NULL ? &peer->m : NULL, join,
-                                           s->user_state, SWIM_USER_STATE_MAX);
+        if (reply)
+            user_len = s->delegate.reply_state(s->delegate.arg, remote_user, remote_user_len, join,
+                                               s->user_state, SWIM_USER_STATE_MAX);
+        else
+            user_len = s->delegate.local_state(s->delegate.arg, peer != NULL ? &peer->m : NULL,
+                                               join, s->user_state, SWIM_USER_STATE_MAX);
         if (user_len > SWIM_USER_STATE_MAX)
             user_len = 0;
     }
@@ -175,7 +180,11 @@ static void in_msg(struct swim_stream *st, const uint8_t *msg, size_t len)
             s->stats.msg_bad_in++;
             return;
         }
-        if (build_local_state(s, h.join, NULL, &out_len) < 0)
+        /* The initiator is not known by name here: its user state (read
+         * first, as memberlist reads before it answers) tells the delegate
+         * what kind of peer it is. */
+        if (build_local_state(s, h.join, NULL, user != NULL ? user : (const uint8_t *)"",
+                              h.user_state_len, &out_len) < 0)
             return;
         /* Reply first, then merge: the reply is already wrapped in the
          * stream's buffer, so the merge cannot change it. */
@@ -288,7 +297,7 @@ int swim_push_pull_begin(struct swim *s, const struct sockaddr_in *addr, bool jo
                          const struct swim_node *peer)
 {
     size_t len;
-    int rc = build_local_state(s, join, peer, &len);
+    int rc = build_local_state(s, join, peer, NULL, 0, &len);
     if (rc < 0)
         return rc;
     struct swim_stream *st =

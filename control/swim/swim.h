@@ -80,6 +80,11 @@ struct swim_delegate { /* every callback optional; called from the loop thread *
      * yet); return its length (0 = none). */
     size_t (*local_state)(void *arg, const struct swim_member *peer, bool join, uint8_t *buf,
                           size_t cap);
+    /* The user state to answer an inbound push/pull with, given the user
+     * state its (unnamed) initiator sent (remote_len 0: none); when NULL,
+     * local_state is called with peer NULL instead. */
+    size_t (*reply_state)(void *arg, const uint8_t *remote, size_t remote_len, bool join,
+                          uint8_t *buf, size_t cap);
     /* User state a peer sent in a push/pull (after its members merged). */
     void (*merge_remote_state)(void *arg, const struct swim_member *peer, const uint8_t *buf,
                                size_t len, bool join);
