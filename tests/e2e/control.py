@@ -85,10 +85,17 @@ def free_port():
 
 class Control(_Scoped):
     """yard-control for the lab's dataplane instance (dp: a harness.Dataplane,
-    started or not)."""
+    started or not).
 
-    def __init__(self, dp, build, metrics_port=None, extra_args=()):
+    netns: run it inside that network namespace (a cluster node gossips from
+    there; its management socket is a file, so yardctl and Rpc work from
+    anywhere, and http() fetches from inside the namespace). node: the
+    member name (--node; default node-<instance>)."""
+
+    def __init__(self, dp, build, metrics_port=None, extra_args=(), netns=None, node=None):
         self.dp, self.build = dp, build
+        self.netns = netns
+        self.node = node or "node-" + dp.instance
         self.instance = dp.instance
         self.dir = dp.dir
         self.state_dir = os.path.join(self.dir, "state")
@@ -107,9 +114,11 @@ class Control(_Scoped):
         return os.path.join(build, "control", "yard-control")
 
     def command(self):
-        return [self.binary(self.build), "-c", self.dp.config, "--state-dir", self.state_dir,
-                "--socket", self.socket, "--metrics", "127.0.0.1:%d" % self.metrics_port,
-                "--node", "node-" + self.instance] + self.extra_args
+        # `ip netns exec` execs the program: self.proc.pid is yard-control.
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        return prefix + [self.binary(self.build), "-c", self.dp.config, "--state-dir",
+                         self.state_dir, "--socket", self.socket, "--metrics",
+                         "127.0.0.1:%d" % self.metrics_port, "--node", self.node] + self.extra_args
 
     def _begin(self):
         self.start()
@@ -163,12 +172,25 @@ class Control(_Scoped):
 
     def http(self, path, timeout=5):
         """(status, body) of GET path on the metrics port."""
+        if self.netns:
+            return _http_in_netns(self.netns, self.metrics_port, path, timeout)
         try:
             with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.metrics_port, path),
                                         timeout=timeout) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
+
+    def metrics(self):
+        """/metrics as {series: value}, the series written as exposed
+        (name, or name{labels})."""
+        status, body = self.http("/metrics")
+        check(status == 200, "/metrics of %s answered %d" % (self.node, status))
+        return parse_metrics(body)
+
+    def members(self):
+        """members.list: {name: member map}."""
+        return {m["name"]: m for m in self.call("members.list")}
 
     def kill(self, sig=signal.SIGKILL):
         self.proc.send_signal(sig)
@@ -202,6 +224,38 @@ class Control(_Scoped):
                 self.proc.kill()
                 self.proc.wait()
         _remove(self.socket)
+
+
+_FETCH = """
+import sys, urllib.error, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2])) as r:
+        status, body = r.status, r.read()
+except urllib.error.HTTPError as e:
+    status, body = e.code, e.read()
+sys.stdout.write("%d\\n" % status)
+sys.stdout.flush()
+sys.stdout.buffer.write(body)
+"""
+
+
+def _http_in_netns(ns, port, path, timeout):
+    """GET http://127.0.0.1:port/path from inside namespace ns."""
+    p = harness.sh(["ip", "netns", "exec", ns, harness.PYTHON, "-c", _FETCH,
+                    "http://127.0.0.1:%d%s" % (port, path), str(timeout)], timeout=timeout + 10)
+    status, body = p.stdout.split("\n", 1)
+    return int(status), body
+
+
+def parse_metrics(text):
+    """Prometheus text exposition -> {series: float}."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        series, value = line.rsplit(" ", 1)
+        out[series] = float(value)
+    return out
 
 
 def control_request(sock, dp, host, kind, name, topic=None, id=1, lease_ms=None, timeout=3.0):
@@ -239,11 +293,12 @@ class ConfigOnly:
     """A configuration file and instance for a yard-control that runs without
     a dataplane (what Control needs of a harness.Dataplane)."""
 
-    def __init__(self, tag, routes=()):
+    def __init__(self, tag, routes=(), extra_yaml=None):
         self.instance = tag
         self.dir = os.path.join(harness.RUN_DIR, tag)
         self.config = os.path.join(self.dir, "yard.yaml")
         self.routes = list(routes)
+        self.extra_yaml = extra_yaml or {}  # more top-level keys, as Dataplane's
 
     def write_config(self):
         os.makedirs(self.dir, exist_ok=True)
@@ -251,5 +306,6 @@ class ConfigOnly:
                 % self.instance)
         text += "routes:\n" + "".join(r.yaml() for r in self.routes) if self.routes else \
             "routes: []\n"
+        text += "".join("%s: %s\n" % (k, v) for k, v in self.extra_yaml.items())
         with open(self.config, "w") as f:
             f.write(text)

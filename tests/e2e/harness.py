@@ -11,6 +11,12 @@ deletes every interface with them.
                                |  veth            |  veth
     host ns       "<tag>-a":  eth0 198.18.0.2    "<tag>-b": eth0 198.18.1.2
 
+A cluster of appliances adds a fabric: a Linux bridge in a namespace of its
+own, joined by one more port of each appliance (Lab(fabric=...)), so the
+appliances reach each other's data addresses as separate machines on one
+segment would. Bridge and Netns also give gossip daemons and serf agents
+addresses of their own (cluster tests).
+
 Every name carries this run's pid (namespaces, DPDK --file-prefix, the
 instance and so its /dev/shm segment), so runs never collide with each other
 or with other DPDK processes on the machine, and a later run can tell the
@@ -367,18 +373,30 @@ class Lab(_Scoped):
     """The appliance's namespace and one host namespace per port.
 
     hosts: letters; host i gets 198.18.i.0/24, the appliance 198.18.i.1 on
-    its port i (DPDK device net_af_packet<i>), the host 198.18.i.2.
+    its port i (DPDK device net_af_packet<i>), the host 198.18.i.2. With
+    first_subnet f, host i gets 198.18.(f+i).0/24 instead (appliances of one
+    cluster keep their hosts apart that way).
+
+    fabric: a Bridge (started) that one more port of the appliance joins,
+    after the hosts' ports, with address fabric_ip ("198.19.0.N/24"): the
+    segment that appliances of a cluster share.
     """
 
-    def __init__(self, hosts="ab"):
+    def __init__(self, hosts="ab", first_subnet=0, fabric=None, fabric_ip=None):
         global _lab_seq
         _lab_seq += 1
+        self.seq = _lab_seq
         self.tag = "%sx%d" % (RUN, _lab_seq)
         self.dp_ns = self.tag + "-dp"
-        self.hosts = [Host(self, h, "198.18.%d" % i) for i, h in enumerate(hosts)]
+        self.hosts = [Host(self, h, "198.18.%d" % (first_subnet + i)) for i, h in enumerate(hosts)]
         for h in self.hosts:
             setattr(self, h.letter, h)
+        self.fabric, self.fabric_ip = fabric, fabric_ip
+        self.fabric_iface = "pfab"  # the appliance's end, in the appliance namespace
         self.key = ("lab", self.tag)
+
+    def nb_ports(self):
+        return len(self.hosts) + (1 if self.fabric is not None else 0)
 
     def _begin(self):
         self._setup()
@@ -387,12 +405,7 @@ class Lab(_Scoped):
         self._teardown()
 
     def _new_ns(self, ns):
-        sh(["ip", "netns", "add", ns])
-        # No IPv6: its router and neighbour solicitations would be the only
-        # other traffic on the wire, and the tests count frames.
-        sh(["sh", "-c", "for c in all default; do f=/proc/sys/net/ipv6/conf/$c/disable_ipv6; "
-            "[ ! -e $f ] || echo 1 > $f; done"], ns=ns)
-        sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+        new_ns(ns)
 
     def _setup(self):
         self._new_ns(self.dp_ns)
@@ -412,6 +425,8 @@ class Lab(_Scoped):
             link = sh(["ip", "-n", h.ns, "-o", "link", "show", h.iface]).stdout
             h.mac = re.search(r"link/ether ([0-9a-f:]{17})", link).group(1)
             h.app = App(h.ns)
+        if self.fabric is not None:
+            self.fabric.attach(self.dp_ns, self.fabric_iface, "l%d" % self.seq)
 
     def _teardown(self):
         # Every step is attempted even if one fails: a namespace left
@@ -427,8 +442,65 @@ class Lab(_Scoped):
             sh(["ip", "netns", "delete", ns], check_rc=False)
 
     def vdevs(self):
-        return ["--vdev=net_af_packet%d,iface=%s" % (i, h.dp_iface)
-                for i, h in enumerate(self.hosts)]
+        ifaces = [h.dp_iface for h in self.hosts]
+        if self.fabric is not None:
+            ifaces.append(self.fabric_iface)
+        return ["--vdev=net_af_packet%d,iface=%s" % (i, f) for i, f in enumerate(ifaces)]
+
+
+def new_ns(ns):
+    """Create namespace ns with loopback up and IPv6 off."""
+    sh(["ip", "netns", "add", ns])
+    # No IPv6: its router and neighbour solicitations would be the only
+    # other traffic on the wire, and the tests count frames.
+    sh(["sh", "-c", "for c in all default; do f=/proc/sys/net/ipv6/conf/$c/disable_ipv6; "
+        "[ ! -e $f ] || echo 1 > $f; done"], ns=ns)
+    sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+
+
+def _ns_seq():
+    global _lab_seq
+    _lab_seq += 1
+    return _lab_seq
+
+
+class Netns(_Scoped):
+    """A namespace of this run with only loopback (until something attaches
+    it to a Bridge): where yard-control gossips, where serf agents run.
+    Processes started in it must be stopped before it goes; deleting it
+    deletes its interfaces."""
+
+    def __init__(self, label):
+        self.ns = "%sx%d-%s" % (RUN, _ns_seq(), label)
+        self.key = ("netns", self.ns)
+
+    def _begin(self):
+        new_ns(self.ns)
+
+    def _end(self):
+        sh(["ip", "netns", "delete", self.ns], check_rc=False)
+
+
+class Bridge(Netns):
+    """A Linux bridge (br0, no STP, no forwarding delay) in a namespace of
+    its own: one Ethernet segment that namespaces join with attach()."""
+
+    def _begin(self):
+        new_ns(self.ns)
+        sh(["ip", "-n", self.ns, "link", "add", "br0", "type", "bridge", "stp_state", "0",
+            "forward_delay", "0"])
+        sh(["ip", "-n", self.ns, "link", "set", "br0", "up"])
+
+    def attach(self, ns, iface, port_name, ip=None):
+        """A veth from namespace ns (named iface there) to the bridge (port
+        port_name there), both ends up; ip ("A.B.C.D/N") is given to iface
+        for a kernel stack, none for an appliance port that DPDK drives."""
+        sh(["ip", "link", "add", iface, "netns", ns, "type", "veth", "peer", "name", port_name,
+            "netns", self.ns])
+        sh(["ip", "-n", self.ns, "link", "set", port_name, "master", "br0", "up"])
+        if ip is not None:
+            sh(["ip", "-n", ns, "addr", "add", ip, "dev", iface])
+        sh(["ip", "-n", ns, "link", "set", iface, "up"])
 
 
 # ---- the appliance ----
@@ -475,12 +547,14 @@ class Dataplane(_Scoped):
 
     Passing `eal` replaces the default lcore option (-l 0,1); workers and
     tx_lcores go to the file as they are; arp is the file's arp: section and
-    port_yaml more keys for some ports ({port index: {key: value}}).
+    port_yaml more keys for some ports ({port index: {key: value}});
+    memory_mb is the hugepage memory it may take (EAL -m).
     """
 
     def __init__(self, lab, build, routes, mode="rtc", workers=(1,), tx_lcores=(), eal=None,
-                 arp=None, port_yaml=None, extra_yaml=None):
+                 arp=None, port_yaml=None, extra_yaml=None, memory_mb=256):
         self.lab, self.build = lab, build
+        self.memory_mb = memory_mb  # hugepage memory (-m): several appliances share the machine
         self.routes = list(routes)
         self.mode, self.workers, self.tx_lcores = mode, list(workers), list(tx_lcores)
         self.eal_lcores = eal or ["-l", "0,1"]
@@ -521,6 +595,11 @@ class Dataplane(_Scoped):
             y.append("  - device: net_af_packet%d\n    ipv4: %s/24" % (i, h.gw))
             for k, v in self.port_yaml.get(i, {}).items():
                 y.append("    %s: %s" % (k, v))
+        if self.lab.fabric is not None:
+            i = len(self.lab.hosts)
+            y.append("  - device: net_af_packet%d\n    ipv4: %s" % (i, self.lab.fabric_ip))
+            for k, v in self.port_yaml.get(i, {}).items():
+                y.append("    %s: %s" % (k, v))
         if self.arp:
             y.append("arp:")
             for k, v in self.arp.items():
@@ -537,7 +616,7 @@ class Dataplane(_Scoped):
 
     def command(self, app_args=()):
         return (["ip", "netns", "exec", self.lab.dp_ns, self.binary(self.build)] + self.eal_lcores
-                + ["--no-pci", "--file-prefix", self.instance, "-m", "256"]
+                + ["--no-pci", "--file-prefix", self.instance, "-m", str(self.memory_mb)]
                 + self.lab.vdevs() + ["--", "-c", self.config] + list(app_args))
 
     def run_to_exit(self, config_text=None, app_args=(), timeout=60):
@@ -581,7 +660,7 @@ class Dataplane(_Scoped):
             if s is None or not s["dataplane"]["ready"] or not s["dataplane"]["alive"]:
                 return None
             ports = s["ports"]
-            if len(ports) != len(self.lab.hosts) or not all(p["link_up"] for p in ports):
+            if len(ports) != self.lab.nb_ports() or not all(p["link_up"] for p in ports):
                 return None
             return s
         return wait_for(ready, timeout, "yard-dataplane %s to report ready" % self.instance)

@@ -60,9 +60,12 @@ def main(argv):
 
     import test_api
     import test_arp
+    import test_cluster
+    import test_cluster_serf
     import test_config
     import test_control
     import test_forward
+    import test_partition
     import test_reload
     import test_restart
     import test_restart_loadgen
@@ -93,6 +96,9 @@ def main(argv):
         ("control_restart", test_restart.test_control_restart),
         ("dataplane_restart", test_restart.test_dataplane_restart),
         ("restart_loadgen", test_restart_loadgen.test_restart_loadgen),
+        ("cluster", test_cluster.test_cluster),
+        ("cluster_serf", test_cluster_serf.test_cluster_serf),
+        ("partition", test_partition.test_partition),
     ]
     # Tests that show a defect not fixed yet: run only when named (or with
     # --all), so the default run stays a statement about what works. Move a
