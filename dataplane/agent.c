@@ -267,11 +267,13 @@ static void serve_slow_rings(struct yard_lcore_stats *st)
     }
 }
 
-/* Heartbeat, port counters and neighbor timers, each when due. */
+/* Ports' links, heartbeat, port counters and neighbor timers, each when due. */
 static void housekeeping(struct yard_lcore_stats *st)
 {
     uint64_t now = rte_rdtsc();
     uint64_t tsc_ms = yard_dp.tsc_hz / 1000;
+    /* Every tick: a memif peer that reconnects is polled again within ~1 ms. */
+    yard_ports_poll_links();
     if (now >= agent.next_timers_tsc) {
         for (unsigned p = 0; p < yard_dp.nb_ports; p++)
             yard_neigh_timers(&yard_dp.ports[p], now, st);

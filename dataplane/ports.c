@@ -1,17 +1,33 @@
 /*
- * ports.c - finding, configuring and starting the configured ports.
+ * ports.c - finding, configuring and starting the configured ports, and
+ * keeping the workers off a memif port while its peer's memory goes.
  *
  * Ports are named in the configuration by their ethdev name (a --vdev name
  * or a PCI address), never by port id, so the same file works whatever
  * order the EAL probes devices in. Each port gets its mbufs from a pool on
  * its own NUMA socket; the pool is sized from the layout and a too-small
  * `mbufs` is refused up front rather than discovered as rx_nombuf later.
+ *
+ * A memif port's rings are its peer's shared memory, and DPDK 22.11's
+ * driver unmaps them when the peer leaves, from the EAL interrupt thread,
+ * without waiting for the lcores that poll the port. So the dataplane
+ * defines munmap() itself and makes that unmap wait: the port is closed to
+ * the workers first and the memory goes only after a QSBR grace period.
+ * The section on memif below says why nothing less will do.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <urcu-qsbr.h>
 
 #include <rte_ethdev.h>
+#include <rte_interrupts.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
@@ -22,6 +38,178 @@
 
 #define AGENT_TX_RING_SIZE 1024
 #define NEIGHBORS_PER_PORT 65536
+
+/*
+ * ---- memif: ports whose memory can go under a poller ----
+ *
+ * When a memif peer disconnects or dies, memif_disconnect()
+ * (drivers/net/memif/memif_socket.c in DPDK 22.11) runs in the EAL
+ * interrupt thread: it marks the link down, clears the driver's
+ * "connected" flag, and a few microseconds later munmap()s the peer's
+ * regions. eth_memif_rx() and eth_memif_tx() test that flag once on entry
+ * and then read the ring, with no synchronisation between the two threads.
+ * A worker that passed the test just before and is preempted or slowed
+ * there reads an unmapped ring: SIGSEGV in librte_net_memif.so.23.0 at
+ * 0x8b03, the load of ring->head in eth_memif_rx (0x87c7 is ring->flags,
+ * one step earlier). The driver raises no link-state event (it never calls
+ * rte_eth_dev_callback_process), and its link status turns down in the
+ * same call that unmaps, so nothing the dataplane could watch, poll or be
+ * called back for comes before the unmap. Neither role helps: a memif
+ * client unmaps its own regions on disconnect the same way.
+ *
+ * The one place between "disconnected" and "unmapped" that the dataplane
+ * can reach is the munmap() call itself. The executable defines munmap,
+ * and the executable comes first in symbol lookup, so the driver's call
+ * (through its PLT) lands in ours. A munmap from the interrupt thread
+ * first closes every memif port whose link is down (the one being torn
+ * down is: the driver marked it first), then waits for a QSBR grace
+ * period. Every worker has then passed a quiescent state: one that was
+ * inside a burst on the port when the grace period began has left it, and
+ * one that begins a burst later saw the port closed (yard_port_polled(),
+ * checked before every burst) and does not call the driver. Only then
+ * does the memory go.
+ *
+ * The agent opens the port again once the driver reports the link up,
+ * which memif_connect() does only after the new peer's regions are mapped
+ * and the rings reset. Until then no worker calls into the driver for the
+ * port, so none can read the driver's region table halfway through a
+ * reconnect either (the driver reads it before the connected flag, so a
+ * stalled burst could otherwise pair an old region with a new connection).
+ *
+ * Ports of other drivers are never closed. The dataplane stops its own
+ * ports (rte_eth_dev_stop, which also unmaps) only after the lcores have
+ * returned, so only the interrupt thread's unmaps need the wait.
+ */
+
+uint32_t yard_port_gate[RTE_MAX_ETHPORTS] __rte_cache_aligned;
+
+/* Set at set-up, before any port starts; read by the interrupt thread. */
+static bool gated[RTE_MAX_ETHPORTS];
+static bool any_gated;
+
+/* Agent-private: the gate as the agent last saw it, for its log lines. */
+static uint32_t gate_seen[RTE_MAX_ETHPORTS];
+
+static int (*next_munmap)(void *addr, size_t len);
+
+/* The munmap the process would have called without ours (libc's, or a
+ * sanitizer's in a sanitized build), found before main() runs. */
+__attribute__((constructor)) static void find_next_munmap(void)
+{
+    void *sym = dlsym(RTLD_NEXT, "munmap");
+    memcpy(&next_munmap, &sym, sizeof(next_munmap));
+}
+
+/* Close a port: bit 0 off, the count of closes up by one. */
+static void gate_close(uint16_t port_id)
+{
+    uint32_t g = __atomic_load_n(&yard_port_gate[port_id], __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange_n(&yard_port_gate[port_id], &g, (g | 1) + 1, false,
+                                        __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+        ;
+}
+
+/*
+ * The interrupt thread is about to unmap memory: if that is a memif
+ * teardown, the driver has already marked its link down, so close every
+ * gated port that is down, then wait until every worker has passed a
+ * quiescent state. A worker inside a burst when the grace period began has
+ * left it; one that starts a burst after it saw the port closed. Costs one
+ * grace period (a worker loop, microseconds) when a gated port is down and
+ * nothing otherwise.
+ */
+static void quiesce_down_ports(void)
+{
+    bool closed = false;
+    for (uint16_t pid = 0; pid < RTE_MAX_ETHPORTS; pid++) {
+        struct rte_eth_link link;
+        if (!gated[pid] || rte_eth_link_get_nowait(pid, &link) != 0 || link.link_status)
+            continue;
+        gate_close(pid);
+        closed = true;
+    }
+    if (closed)
+        synchronize_rcu();
+}
+
+/*
+ * Every munmap() of the process that goes through a PLT comes here (see
+ * above for why): the executable exports this definition because librte_eal
+ * imports munmap, so the linker puts ours in the dynamic symbol table, and
+ * setup_gates() checks that it did. glibc's internal unmaps do not come
+ * here and need not. Outside the interrupt thread, or without memif ports,
+ * it costs one load and one call more than libc's.
+ */
+int munmap(void *addr, size_t len)
+{
+    if (__atomic_load_n(&any_gated, __ATOMIC_ACQUIRE) && rte_thread_is_intr())
+        quiesce_down_ports();
+    if (next_munmap == NULL)
+        return (int)syscall(SYS_munmap, addr, len);
+    return next_munmap(addr, len);
+}
+
+/*
+ * Gate the memif ports (closed until their peer connects), open all others
+ * for good. Refused if the munmap above is not the one the driver will
+ * call, since then a peer's exit could still take the dataplane down.
+ */
+static int setup_gates(char *err, size_t errlen)
+{
+    bool memif = false;
+    for (unsigned i = 0; i < yard_dp.nb_ports; i++) {
+        uint16_t pid = yard_dp.ports[i].port_id;
+        struct rte_eth_dev_info info;
+        gated[pid] = rte_eth_dev_info_get(pid, &info) == 0 && info.driver_name != NULL &&
+                     strcmp(info.driver_name, "net_memif") == 0;
+        memif |= gated[pid];
+        __atomic_store_n(&yard_port_gate[pid], gated[pid] ? 0 : 1, __ATOMIC_RELEASE);
+        gate_seen[pid] = gated[pid] ? 0 : 1;
+    }
+    if (!memif)
+        return 0;
+    void *bound = dlsym(RTLD_DEFAULT, "munmap");
+    if (bound != (void *)munmap) {
+        snprintf(err, errlen,
+                 "memif ports need the dataplane's own munmap() to be the one drivers call, "
+                 "but it is not exported from this build of yard-dataplane; link it without "
+                 "hiding that symbol");
+        return -ENOTSUP;
+    }
+    __atomic_store_n(&any_gated, true, __ATOMIC_RELEASE);
+    return 0;
+}
+
+void yard_ports_poll_links(void)
+{
+    for (unsigned i = 0; i < yard_dp.nb_ports; i++) {
+        uint16_t pid = yard_dp.ports[i].port_id;
+        if (!gated[pid])
+            continue;
+        const char *name = yard_dp.cfg.ports[i].device;
+        uint32_t g = __atomic_load_n(&yard_port_gate[pid], __ATOMIC_ACQUIRE);
+        if (g != gate_seen[pid] && (gate_seen[pid] & 1) && !(g & 1))
+            fprintf(stderr,
+                    "yard-dataplane: port %s: peer disconnected; not polled until a peer "
+                    "connects\n",
+                    name);
+        gate_seen[pid] = g;
+        if (g & 1)
+            continue;
+        /* The driver reports the link up only once the new peer's regions
+         * are mapped and its rings reset (memif_connect), and that is read
+         * after the gate: a teardown that closed the gate since fails the
+         * exchange below, so a port is never opened on an old connection. */
+        struct rte_eth_link link;
+        if (rte_eth_link_get_nowait(pid, &link) != 0 || !link.link_status)
+            continue;
+        if (__atomic_compare_exchange_n(&yard_port_gate[pid], &g, g | 1, false, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_RELAXED)) {
+            gate_seen[pid] = g | 1;
+            fprintf(stderr, "yard-dataplane: port %s: peer connected; polling\n", name);
+        }
+    }
+}
 
 static int memory_socket(int port_socket)
 {
@@ -239,7 +427,7 @@ int yard_ports_setup(char *err, size_t errlen)
     for (unsigned i = 0; i < yard_dp.nb_ports; i++)
         if ((ret = configure_port(i, err, errlen)) != 0)
             return ret;
-    return 0;
+    return setup_gates(err, errlen);
 }
 
 int yard_ports_start(char *err, size_t errlen)

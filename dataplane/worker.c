@@ -5,6 +5,11 @@
  * transmit by class, announce a quiescent state, back off when idle. The
  * message path itself is forward.c; the transmit scheduler is txq.c; the
  * mode only decides which loop calls yard_txq_drain().
+ *
+ * Every rx or tx burst is preceded by yard_port_polled(): a memif port
+ * whose peer has gone is closed, and its memory is unmapped only after each
+ * loop here has passed a quiescent state (ports.c). While a port is closed
+ * its class queues keep what they hold, as when a device's queue is full.
  */
 #define _LGPL_SOURCE
 #include <urcu-qsbr.h>
@@ -17,6 +22,7 @@
 
 #include "dp.h"
 #include "forward.h"
+#include "ports.h"
 #include "worker.h"
 
 #define TX_MAX_BURSTS 16 /* bounds one drain call so rx is polled again soon */
@@ -75,6 +81,8 @@ static inline unsigned receive_and_route(struct yard_lcore *lc, uint64_t now)
     struct rte_mbuf *pkts[YARD_BURST_MAX];
     unsigned got = 0;
     for (unsigned q = 0; q < lc->nb_rxq; q++) {
+        if (!yard_port_polled(lc->rxq[q].port_id))
+            continue;
         uint16_t n =
             rte_eth_rx_burst(lc->rxq[q].port_id, lc->rxq[q].queue_id, pkts, yard_dp.cfg.burst);
         if (n > 0) {
@@ -105,6 +113,8 @@ static void rtc_loop(struct yard_lcore *lc)
         unsigned got = receive_and_route(lc, start);
         for (unsigned p = 0; p < yard_dp.nb_ports; p++) {
             struct yard_txq *q = &lc->txq[p];
+            if (!yard_port_polled(yard_dp.ports[p].port_id))
+                continue;
             yard_txq_drain(&q, 1, yard_dp.ports[p].port_id, lc->txq_id, yard_dp.cfg.burst,
                            TX_MAX_BURSTS, st);
             if (lc->drains_agent_tx)
@@ -151,6 +161,8 @@ static void tx_loop(struct yard_lcore *lc)
         unsigned sent = 0;
         for (unsigned i = 0; i < lc->nb_tx_ports; i++) {
             struct yard_port *port = &yard_dp.ports[lc->tx_ports[i]];
+            if (!yard_port_polled(port->port_id))
+                continue;
             sent += yard_txq_drain(sets[i], nb_sets, port->port_id, lc->txq_id, yard_dp.cfg.burst,
                                    TX_MAX_BURSTS, st);
             sent += drain_agent_tx(port, lc->txq_id, st);
