@@ -72,6 +72,7 @@ struct yard_lg_opts {
     unsigned kind;          /* enum yard_lg_kind */
     char reg_prefix[32];    /* REGISTER: src (and dst) is this prefix + n */
     uint32_t lease_ms;      /* REGISTER body {"lease_ms": N}; 0: empty body */
+    char dst_prefix[32];    /* non-empty: destination n is this prefix + n */
     char topic[64];         /* non-empty: every message goes to this one name */
     unsigned subscribers;   /* copies expected per message, on src_port.. +N-1 */
     unsigned idle_sleep_us; /* 0: spin; else sleep this long when idle */
@@ -178,6 +179,7 @@ struct yard_lg_counters {
     uint64_t received_class[YARD_LG_CLASSES];
     uint64_t rx_ack;          /* of received: ACKs (kind 5) */
     uint64_t rx_nack;         /* of received: NACKs (kind 6) */
+    uint64_t rx_fanout;       /* of received: FANOUT copies (kind 7), to a cluster node */
     uint64_t rx_bad_envelope; /* to our UDP port but not an envelope */
     uint64_t rx_bad_id;       /* an id that is no send time of ours */
     uint64_t rx_other;        /* neither IPv4/UDP to our port nor ARP for us */

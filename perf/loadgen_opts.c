@@ -77,6 +77,8 @@ void yard_lg_usage(FILE *out, const char *prog)
         "  --ttl N               the envelopes' ttl, 2..64 (default 16)\n"
         "  --seed N              the mix's random seed (default 1)\n"
         "  --topic NAME          send every message to NAME (a topic) instead of names\n"
+        "  --dst-prefix PREFIX   destinations are PREFIX0 .. PREFIX<N-1> (--names N)\n"
+        "                        instead of names 0..N-1, e.g. names made with the API\n"
         "  --subscribers K       with --topic: the topic's K subscribers are this address\n"
         "                        on UDP ports --src-port .. --src-port + K - 1 (1..%u);\n"
         "                        K copies of each message are expected back\n"
@@ -205,6 +207,7 @@ enum {
     OPT_TOPIC,
     OPT_SUBSCRIBERS,
     OPT_IDLE_SLEEP_US,
+    OPT_DST_PREFIX,
     OPT_HELP,
 };
 
@@ -241,6 +244,7 @@ static const struct option longopts[] = {
     {"topic", required_argument, NULL, OPT_TOPIC},
     {"subscribers", required_argument, NULL, OPT_SUBSCRIBERS},
     {"idle-sleep-us", required_argument, NULL, OPT_IDLE_SLEEP_US},
+    {"dst-prefix", required_argument, NULL, OPT_DST_PREFIX},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -376,6 +380,11 @@ static int apply(int opt, const char *arg, struct yard_lg_opts *o, const char **
         return parse_uint(arg, 1, YARD_LG_MAX_SUBSCRIBERS, &o->subscribers) == 0
                    ? 0
                    : (*why = "expected 1..1024", -EINVAL);
+    case OPT_DST_PREFIX:
+        if (strlen(arg) < 1 || strlen(arg) >= sizeof(o->dst_prefix))
+            return *why = "a prefix of 1 to 31 bytes", -EINVAL;
+        snprintf(o->dst_prefix, sizeof(o->dst_prefix), "%s", arg);
+        return 0;
     case OPT_IDLE_SLEEP_US:
         return parse_uint(arg, 0, 100000, &o->idle_sleep_us) == 0
                    ? 0
@@ -425,6 +434,13 @@ int yard_lg_opts_parse(int argc, char **argv, struct yard_lg_opts *o)
     if (o->topic[0] && o->unknown_pct) {
         fprintf(stderr, "yard-loadgen: --topic sends every message to the topic; drop "
                         "--unknown-pct\n");
+        return -EINVAL;
+    }
+    if (o->dst_prefix[0] &&
+        (o->kind != YARD_LG_KIND_MSG || o->topic[0] || o->emit_routes || o->pcap_path[0])) {
+        fprintf(stderr,
+                "yard-loadgen: --dst-prefix names the destinations of messages sent to "
+                "a router; drop --kind register, --topic, --emit-routes and --write-pcap\n");
         return -EINVAL;
     }
     if (o->subscribers > 1 && !o->topic[0]) {

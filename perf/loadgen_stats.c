@@ -32,6 +32,7 @@ void yard_lg_snapshot_take(const struct yard_lg_worker *w, double t_s, struct ya
     s->c.alloc_fail = LOAD(c->alloc_fail);
     s->c.rx_ack = LOAD(c->rx_ack);
     s->c.rx_nack = LOAD(c->rx_nack);
+    s->c.rx_fanout = LOAD(c->rx_fanout);
     s->c.idle_sleeps = LOAD(c->idle_sleeps);
     s->c.tx_start_tsc = LOAD(c->tx_start_tsc);
     s->c.tx_end_tsc = LOAD(c->tx_end_tsc);
@@ -143,12 +144,12 @@ static void summary_json(FILE *out, const struct yard_lg_opts *o, const struct y
             "\"kind\": \"%s\", \"acks\": %llu, \"nacks\": %llu, \"acks_pps\": %.0f, "
             "\"topic\": \"%s\", \"subscribers\": %u, \"copies_expected\": %llu, "
             "\"received_per_port_min\": %llu, \"received_per_port_max\": %llu, "
-            "\"idle_sleeps\": %llu}\n",
+            "\"rx_fanout\": %llu, \"idle_sleeps\": %llu}\n",
             o->kind == YARD_LG_KIND_REGISTER ? "register" : "msg", (unsigned long long)c->rx_ack,
             (unsigned long long)c->rx_nack, s->ack_pps, o->topic, o->topic[0] ? o->subscribers : 1,
             (unsigned long long)((c->sent - c->sent_unknown) * yard_lg_copies(o)),
             (unsigned long long)s->port_min, (unsigned long long)s->port_max,
-            (unsigned long long)c->idle_sleeps);
+            (unsigned long long)c->rx_fanout, (unsigned long long)c->idle_sleeps);
 }
 
 static void summary_text(FILE *out, const struct yard_lg_opts *o, const struct yard_lg_snapshot *e,
@@ -159,6 +160,9 @@ static void summary_text(FILE *out, const struct yard_lg_opts *o, const struct y
     fprintf(out, "  sent        %llu (to unknown names: %llu)\n", (unsigned long long)c->sent,
             (unsigned long long)c->sent_unknown);
     fprintf(out, "  received    %llu\n", (unsigned long long)c->received);
+    if (c->rx_fanout)
+        fprintf(out, "  of them     %llu FANOUT copies (kind 7), as a cluster node gets them\n",
+                (unsigned long long)c->rx_fanout);
     if (o->kind == YARD_LG_KIND_REGISTER)
         fprintf(out, "  replies     %llu ACK, %llu NACK (%.0f ACK/s)\n",
                 (unsigned long long)c->rx_ack, (unsigned long long)c->rx_nack, s->ack_pps);

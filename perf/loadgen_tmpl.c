@@ -56,6 +56,10 @@ static unsigned name_of(const struct yard_lg_opts *o, unsigned n, char *buf)
         snprintf(buf, YARD_BENCH_NAME_MAX + 1, "%s", o->topic);
         return (unsigned)strlen(buf);
     }
+    if (o->dst_prefix[0]) {
+        int len = snprintf(buf, YARD_BENCH_NAME_MAX + 1, "%s%u", o->dst_prefix, n);
+        return len > 0 && (unsigned)len <= o->max_name_len ? (unsigned)len : 0;
+    }
     return yard_bench_name(n, o->max_name_len, buf);
 }
 

@@ -87,6 +87,7 @@ static void publish(struct yard_lg_worker *w, const struct yard_lg_counters *c)
     PUBLISH(w->c.alloc_fail, c->alloc_fail);
     PUBLISH(w->c.rx_ack, c->rx_ack);
     PUBLISH(w->c.rx_nack, c->rx_nack);
+    PUBLISH(w->c.rx_fanout, c->rx_fanout);
     PUBLISH(w->c.idle_sleeps, c->idle_sleeps);
     PUBLISH(w->c.tx_start_tsc, c->tx_start_tsc);
     PUBLISH(w->c.tx_end_tsc, c->tx_end_tsc);
@@ -225,6 +226,7 @@ static void receive_envelope(struct yard_lg_worker *w, struct local *l, const ui
     l->c.received_class[env.prio & (YARD_LG_CLASSES - 1)]++;
     l->c.rx_ack += env.kind == YARD_KIND_ACK;
     l->c.rx_nack += env.kind == YARD_KIND_NACK;
+    l->c.rx_fanout += env.kind == YARD_KIND_FANOUT;
     w->rx_port[port_slot]++;
 }
 

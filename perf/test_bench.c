@@ -339,3 +339,44 @@ Test(templates, register_names_in_order)
     }
     yard_lg_templates_free(&t);
 }
+
+/* --dst-prefix: the destinations are prefix0..prefixN-1, every one of them
+ * sent, each frame a MSG to its name. */
+Test(templates, dst_prefix_names_the_destinations)
+{
+    char prog[] = "yard-loadgen", opt[] = "--dst-prefix", val[] = "rem.";
+    char *argv[] = {prog, opt, val, NULL};
+    struct yard_lg_opts o;
+    cr_assert_eq(yard_lg_opts_parse(3, argv, &o), 0);
+    o.names = 100;
+    o.nb_body_sizes = 1;
+    o.class_weight[0] = o.class_weight[1] = o.class_weight[3] = 0;
+    uint8_t mac[6] = {2, 0, 0, 0, 0, 2};
+    struct yard_lg_templates t;
+    cr_assert_eq(yard_lg_templates_build(&o, mac, &t), 0);
+    bool seen[100] = {false};
+    for (unsigned k = 0; k < t.schedule_len; k++) {
+        const struct yard_lg_template *tp = &t.tmpl[t.schedule[k]];
+        struct yard_envelope env;
+        cr_assert_eq(yard_envelope_parse(tp->data + YARD_BENCH_HDR_LEN, tp->info.env_len, &env),
+                     YARD_PARSE_OK);
+        cr_assert_eq(env.kind, YARD_KIND_MSG);
+        char name[64];
+        memcpy(name, tp->data + YARD_BENCH_HDR_LEN + env.dst_off, env.dst_len);
+        name[env.dst_len] = '\0';
+        unsigned n = 0;
+        cr_assert_eq(sscanf(name, "rem.%u", &n), 1, "destination %s", name);
+        char want[64];
+        snprintf(want, sizeof(want), "rem.%u", n);
+        cr_assert_str_eq(name, want);
+        cr_assert_lt(n, 100);
+        seen[n] = true;
+    }
+    for (unsigned n = 0; n < 100; n++)
+        cr_assert(seen[n], "rem.%u never sent", n);
+    yard_lg_templates_free(&t);
+
+    char kind[] = "--kind", reg[] = "register";
+    char *bad[] = {prog, opt, val, kind, reg, NULL};
+    cr_assert_eq(yard_lg_opts_parse(5, bad, &o), -EINVAL, "REGISTERs name themselves");
+}
