@@ -277,21 +277,28 @@ static bool fresh_or_config(const struct yard_dests *d, const struct yard_loc *l
     return loc->origin == YARD_ORIGIN_CONFIG || loc->seen == d->epoch;
 }
 
+int yard_sync_end_check(bool sync_open, uint32_t open_generation, uint32_t generation, char *why,
+                        size_t whylen)
+{
+    if (sync_open && open_generation == generation)
+        return 0;
+    if (sync_open)
+        snprintf(why, whylen,
+                 "SYNC_END(%u) does not match the open SYNC_BEGIN(%u); end the sync that "
+                 "was begun",
+                 generation, open_generation);
+    else
+        snprintf(why, whylen, "SYNC_END(%u) without SYNC_BEGIN(%u); begin a sync first", generation,
+                 generation);
+    return -EINVAL;
+}
+
 int yard_dest_sync_end(struct yard_dests *d, uint32_t generation, uint64_t *swept, char *why,
                        size_t whylen)
 {
     *swept = 0;
-    if (!d->sync_open || d->sync_generation != generation) {
-        if (d->sync_open)
-            snprintf(why, whylen,
-                     "SYNC_END(%u) does not match the open SYNC_BEGIN(%u); end the sync that "
-                     "was begun",
-                     generation, d->sync_generation);
-        else
-            snprintf(why, whylen, "SYNC_END(%u) without SYNC_BEGIN(%u); begin a sync first",
-                     generation, generation);
+    if (yard_sync_end_check(d->sync_open, d->sync_generation, generation, why, whylen) < 0)
         return -EINVAL;
-    }
     /* Collect first: removing names while yard_dir_iterate walks the
      * buckets would change the slots under it. */
     struct yard_name_key *stale = NULL;

@@ -91,6 +91,14 @@ int yard_dest_del_name(struct yard_dests *d, const char *name, unsigned len, cha
 void yard_dest_sync_begin(struct yard_dests *d, uint32_t generation);
 
 /*
+ * Whether SYNC_END(generation) closes the sync that is open (sync_open,
+ * open_generation): 0, or -EINVAL with the reason in why. Shared by every
+ * table a full sync covers (destinations, members).
+ */
+int yard_sync_end_check(bool sync_open, uint32_t open_generation, uint32_t generation, char *why,
+                        size_t whylen);
+
+/*
  * SYNC_END(generation): remove every control-origin location not added or
  * refreshed since the matching SYNC_BEGIN; *swept says how many. -EINVAL
  * (nothing done) when no sync with that generation is open; -ENOMEM.

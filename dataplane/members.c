@@ -19,6 +19,7 @@
 #include <urcu-qsbr.h>
 
 #include "members.h"
+#include "dest.h"
 
 void yard_members_init(struct yard_members *m)
 {
@@ -116,17 +117,8 @@ int yard_members_sync_end(struct yard_members *m, uint32_t generation, uint64_t 
                           size_t whylen)
 {
     *swept = 0;
-    if (!m->sync_open || m->sync_generation != generation) {
-        if (m->sync_open)
-            snprintf(why, whylen,
-                     "SYNC_END(%u) does not match the open SYNC_BEGIN(%u); end the sync that "
-                     "was begun",
-                     generation, m->sync_generation);
-        else
-            snprintf(why, whylen, "SYNC_END(%u) without SYNC_BEGIN(%u); begin a sync first",
-                     generation, generation);
+    if (yard_sync_end_check(m->sync_open, m->sync_generation, generation, why, whylen) < 0)
         return -EINVAL;
-    }
     uint32_t kept = 0;
     for (uint32_t i = 0; i < m->nb_pairs; i++)
         if (m->pairs[i].seen == m->epoch)
