@@ -335,6 +335,46 @@ static struct yard_replica_owner *message_owner(struct yard_cluster *cl, const m
     return owner;
 }
 
+/* One name of a delta, [name, type, present, version], or of a state,
+ * [name, type, version] (present). */
+struct wire_entry {
+    const char *name;
+    unsigned len;
+    uint8_t type;
+    bool present;
+    uint64_t ver;
+};
+
+static bool decode_entry(const msgpack_object *e, bool delta, struct wire_entry *out)
+{
+    uint32_t n = delta ? 4 : 3;
+    if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != n)
+        return false;
+    const msgpack_object *f = e->via.array.ptr;
+    if (!get_name(&f[0], &out->name, &out->len, YARD_NAME_MAX) ||
+        f[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[1].via.u64 > YARD_DEST_TOPIC ||
+        (delta && f[2].type != MSGPACK_OBJECT_BOOLEAN) ||
+        f[n - 1].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return false;
+    out->type = (uint8_t)f[1].via.u64;
+    out->present = delta ? f[2].via.boolean : true;
+    out->ver = f[n - 1].via.u64;
+    return true;
+}
+
+/* Every entry decodes: a message is applied whole or not at all (a
+ * state's sweep trusts its list to be complete). */
+static bool entries_ok(struct yard_cluster *cl, const msgpack_object_array *a, bool delta)
+{
+    struct wire_entry we;
+    for (uint32_t i = 0; i < a->size; i++)
+        if (!decode_entry(&a->ptr[i], delta, &we)) {
+            cl->n.bad_messages++;
+            return false;
+        }
+    return true;
+}
+
 static void on_delta(struct yard_cluster *cl, const uint8_t *msg, size_t len)
 {
     msgpack_object o;
@@ -352,25 +392,17 @@ static void on_delta(struct yard_cluster *cl, const uint8_t *msg, size_t len)
     if (owner == NULL)
         return;
     const msgpack_object_array *entries = &o.via.array.ptr[1].via.array;
+    if (!entries_ok(cl, entries, true))
+        return;
     bool news = false;
     uint64_t now = yard_ctl_now_ms();
     for (uint32_t i = 0; i < entries->size; i++) {
-        const msgpack_object *e = &entries->ptr[i];
-        const char *name;
-        unsigned nlen;
-        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 4 ||
-            !get_name(&e->via.array.ptr[0], &name, &nlen, YARD_NAME_MAX) ||
-            e->via.array.ptr[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-            e->via.array.ptr[1].via.u64 > YARD_DEST_TOPIC ||
-            e->via.array.ptr[2].type != MSGPACK_OBJECT_BOOLEAN ||
-            e->via.array.ptr[3].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-            cl->n.bad_messages++;
-            return;
-        }
+        struct wire_entry we;
+        if (!decode_entry(&entries->ptr[i], true, &we))
+            continue; /* cannot happen: entries_ok() */
         struct yard_replica_entry *re;
-        int change = yard_replica_apply(
-            &cl->replica, owner, name, nlen, (uint8_t)e->via.array.ptr[1].via.u64,
-            e->via.array.ptr[2].via.boolean, e->via.array.ptr[3].via.u64, now, &re);
+        int change = yard_replica_apply(&cl->replica, owner, we.name, we.len, we.type, we.present,
+                                        we.ver, now, &re);
         if (change == YARD_REPLICA_NONE) {
             cl->n.delta_entries_stale++;
             continue;
@@ -402,30 +434,18 @@ static void on_state(struct yard_cluster *cl, const uint8_t *buf, size_t len)
     struct yard_replica_owner *owner = message_owner(cl, &o.via.array.ptr[0]);
     if (owner == NULL)
         return;
-    /* Validate the whole list before applying any of it: a state is
-     * applied whole or not at all, since its sweep trusts it to be. */
     const msgpack_object_array *entries = &o.via.array.ptr[2].via.array;
-    for (uint32_t i = 0; i < entries->size; i++) {
-        const msgpack_object *e = &entries->ptr[i];
-        const char *name;
-        unsigned nlen;
-        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 3 ||
-            !get_name(&e->via.array.ptr[0], &name, &nlen, YARD_NAME_MAX) ||
-            e->via.array.ptr[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-            e->via.array.ptr[1].via.u64 > YARD_DEST_TOPIC ||
-            e->via.array.ptr[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
-            cl->n.bad_messages++;
-            return;
-        }
-    }
+    if (!entries_ok(cl, entries, false))
+        return;
     uint64_t now = yard_ctl_now_ms();
     yard_replica_full_begin(owner);
     for (uint32_t i = 0; i < entries->size; i++) {
-        const msgpack_object *e = entries->ptr[i].via.array.ptr;
+        struct wire_entry we;
+        if (!decode_entry(&entries->ptr[i], false, &we))
+            continue; /* cannot happen: entries_ok() */
         struct yard_replica_entry *re;
-        int change =
-            yard_replica_full_entry(&cl->replica, owner, e[0].via.str.ptr, e[0].via.str.size,
-                                    (uint8_t)e[1].via.u64, e[2].via.u64, now, &re);
+        int change = yard_replica_full_entry(&cl->replica, owner, we.name, we.len, we.type, we.ver,
+                                             now, &re);
         if (re != NULL && change > 0)
             mirror(cl, owner, re, change);
     }
