@@ -75,11 +75,13 @@ int yard_ctl_remove(struct yard_ctl *c, struct yard_ctl_loc *loc, uint64_t *seq)
     if (seq != NULL)
         *seq = 0;
     if (!c->replaying) {
-        uint8_t rec[YARD_REC_MAX_BYTES];
-        size_t len = yard_rec_encode_del(rec, loc->owner, loc->ipv4, loc->udp_port);
-        if (loc->origin != YARD_LOC_REMOTE && yard_wal_append(c->wal, rec, len, NULL) < 0) {
-            c->n.wal_errors++;
-            return -EIO;
+        if (loc->origin != YARD_LOC_REMOTE) {
+            uint8_t rec[YARD_REC_MAX_BYTES];
+            size_t len = yard_rec_encode_del(rec, loc->owner, loc->ipv4, loc->udp_port);
+            if (yard_wal_append(c->wal, rec, len, NULL) < 0) {
+                c->n.wal_errors++;
+                return -EIO;
+            }
         }
         uint64_t s = yard_dpsync_loc(&c->dp, YARD_CMD_LOC_DEL, loc);
         if (seq != NULL)
